@@ -1,0 +1,262 @@
+"""Ising models: fields ``h`` and couplings ``J``, energies, QUBO/BQM conversions, instances.
+
+Energy convention (the same as dimod's, so that every Ocean sampler agrees with us)::
+
+    E(s) = offset + sum_i h_i s_i + sum_{i<j} J_ij s_i s_j,     s_i in {-1, +1},
+
+with ``J`` stored as a symmetric matrix with zero diagonal. Negative couplings favour aligned
+spins (a ferromagnet has ``J_ij < 0``). The Boltzmann distribution is ``p(s) ∝ exp(-beta E(s))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import dimod
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+__all__ = [
+    "IsingModel",
+    "check_spins",
+    "cut_value",
+    "ferromagnet_2d",
+    "ising_energy",
+    "max_cut",
+    "sherrington_kirkpatrick",
+]
+
+Couplings = np.ndarray | sp.sparray | sp.spmatrix
+
+
+def _as_couplings(J: Couplings | Sequence, n: int | None) -> np.ndarray | sp.csr_array:
+    if sp.issparse(J):
+        J = sp.csr_array(J, dtype=np.float64)
+        data = J.data
+    else:
+        J = np.array(J, dtype=np.float64)
+        data = J
+    if J.ndim != 2 or J.shape[0] != J.shape[1]:
+        raise ValueError(f"J must be a square (n, n) matrix; got shape {J.shape}.")
+    if n is not None and J.shape[0] != n:
+        raise ValueError(f"h has {n} entries but J is {J.shape[0]}x{J.shape[1]}; they must match.")
+    if not np.all(np.isfinite(data)):
+        raise ValueError("J contains NaN or infinite values; every coupling must be finite.")
+    diag = J.diagonal()
+    if np.any(diag != 0):
+        raise ValueError(
+            "J must have a zero diagonal (s_i^2 = 1 makes a diagonal term a constant); "
+            "move it into the offset."
+        )
+    asym = abs(J - J.T)
+    max_asym = float(asym.max()) if J.shape[0] > 0 else 0.0
+    if max_asym > 1e-9 * max(1.0, float(abs(J).max()) if J.shape[0] > 0 else 1.0):
+        raise ValueError(
+            f"J must be symmetric (max |J - J.T| = {max_asym:.3g}). Pass (J + J.T) / 2, or use "
+            "IsingModel.from_upper(h, J_upper) for a matrix that holds each coupling once."
+        )
+    return J
+
+
+@dataclass(frozen=True)
+class IsingModel:
+    """An Ising model ``E(s) = offset + h·s + sum_{i<j} J_ij s_i s_j`` on ``n`` spins."""
+
+    h: np.ndarray
+    J: np.ndarray | sp.csr_array
+    offset: float = 0.0
+    labels: list[Hashable] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        h = np.array(self.h, dtype=np.float64)
+        if h.ndim != 1:
+            raise ValueError(f"h must be a vector of length n; got shape {h.shape}.")
+        if not np.all(np.isfinite(h)):
+            raise ValueError("h contains NaN or infinite values; every field must be finite.")
+        object.__setattr__(self, "h", h)
+        object.__setattr__(self, "J", _as_couplings(self.J, h.shape[0]))
+        object.__setattr__(self, "offset", float(self.offset))
+        if not np.isfinite(self.offset):
+            raise ValueError("offset must be finite.")
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_upper(cls, h: Sequence[float], J_upper: Couplings, offset: float = 0.0) -> IsingModel:
+        """Build from a matrix that holds each coupling once (its strict upper triangle)."""
+        upper = sp.triu(sp.csr_array(J_upper), k=1) if sp.issparse(J_upper) else np.triu(J_upper, 1)
+        return cls(h, upper + upper.T, offset)
+
+    @classmethod
+    def from_bqm(cls, bqm: dimod.BinaryQuadraticModel) -> IsingModel:
+        """Convert any dimod BQM (SPIN or BINARY) to an Ising model; labels keep the variables."""
+        spin = bqm.change_vartype(dimod.SPIN, inplace=False)
+        labels = list(spin.variables)
+        lin, (row, col, data), offset = spin.to_numpy_vectors(variable_order=labels)
+        n = len(labels)
+        upper = sp.coo_array((data, (row, col)), shape=(n, n)).tocsr()
+        J = upper + upper.T
+        dense = J.toarray() if n <= 2000 and J.nnz > 0.05 * n * n else J
+        return cls(lin, dense, offset, labels=labels)
+
+    @classmethod
+    def from_qubo(cls, Q: Couplings, offset: float = 0.0) -> IsingModel:
+        """Convert ``E(x) = x^T Q x + offset`` over ``x in {0, 1}`` (``s = 2x - 1``)."""
+        Q = sp.csr_array(Q, dtype=np.float64) if sp.issparse(Q) else np.asarray(Q, float)
+        if Q.ndim != 2 or Q.shape[0] != Q.shape[1]:
+            raise ValueError(f"Q must be a square matrix; got shape {Q.shape}.")
+        W = Q + Q.T  # symmetric, diagonal counted twice
+        diag = W.diagonal() / 2.0
+        W = W - (sp.diags_array(W.diagonal()) if sp.issparse(W) else np.diag(W.diagonal()))
+        # x = (s + 1) / 2; pairs: (W_ij / 2) x_i x_j summed over ordered pairs.
+        J = W / 4.0
+        row_sums = np.asarray(W.sum(axis=1)).ravel()
+        h = diag / 2.0 + row_sums / 4.0
+        const = offset + diag.sum() / 2.0 + W.sum() / 8.0
+        return cls(h, J, float(const))
+
+    # --- properties and conversions -----------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of spins."""
+        return int(self.h.shape[0])
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether the couplings are stored as a sparse matrix."""
+        return sp.issparse(self.J)
+
+    def dense_J(self) -> np.ndarray:
+        """The couplings as a dense array."""
+        return self.J.toarray() if self.is_sparse else self.J
+
+    def energy(self, states: np.ndarray | Sequence) -> np.ndarray | float:
+        """Energy of one state ``(n,)`` or a batch ``(m, n)`` of states in {-1, +1}."""
+        s = check_spins(states, self.n).astype(np.float64)
+        single = s.ndim == 1
+        s2 = s[None, :] if single else s
+        coupled = (self.J @ s2.T).T
+        e = self.offset + s2 @ self.h + 0.5 * np.einsum("ij,ij->i", coupled, s2)
+        return float(e[0]) if single else e
+
+    def to_qubo(self) -> tuple[np.ndarray | sp.csr_array, float]:
+        """Return ``(Q, offset)`` with ``Q`` upper triangular and ``E = x^T Q x + offset``."""
+        J = self.J
+        row_sums = np.asarray(J.sum(axis=1)).ravel()
+        diag = 2.0 * self.h - 2.0 * row_sums
+        upper = sp.triu(J, k=1, format="csr") if self.is_sparse else np.triu(J, 1)
+        Q = 4.0 * upper + (sp.diags_array(diag) if self.is_sparse else np.diag(diag))
+        offset = self.offset - self.h.sum() + 0.5 * float(J.sum())
+        return (sp.csr_array(Q) if self.is_sparse else Q), offset
+
+    def to_bqm(self) -> dimod.BinaryQuadraticModel:
+        """Convert to a SPIN-valued ``dimod.BinaryQuadraticModel`` (labels kept if present)."""
+        upper = sp.triu(sp.coo_array(self.J), k=1).tocoo()
+        bqm = dimod.BinaryQuadraticModel.from_numpy_vectors(
+            self.h, (upper.row, upper.col, upper.data), self.offset, dimod.SPIN
+        )
+        if self.labels is not None:
+            bqm.relabel_variables(dict(enumerate(self.labels)), inplace=True)
+        return bqm
+
+    def to_torch(
+        self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``(h, J)`` pair as torch tensors (``J`` dense unless stored sparse)."""
+        h = torch.as_tensor(self.h, dtype=dtype, device=device)
+        if self.is_sparse:
+            coo = self.J.tocoo()
+            idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+            J = torch.sparse_coo_tensor(
+                idx, coo.data, coo.shape, dtype=dtype, device=device, check_invariants=True
+            )
+            return h, J.coalesce()
+        return h, torch.as_tensor(self.J, dtype=dtype, device=device)
+
+    def scaled(self, factor: float) -> IsingModel:
+        """The model with every energy multiplied by ``factor`` (e.g. to fold in a beta)."""
+        return IsingModel(self.h * factor, self.J * factor, self.offset * factor, self.labels)
+
+    def __repr__(self) -> str:
+        kind = "sparse" if self.is_sparse else "dense"
+        return f"IsingModel(n={self.n}, {kind} J, offset={self.offset:.4g})"
+
+
+def check_spins(states: np.ndarray | Sequence, n: int | None = None) -> np.ndarray:
+    """Check that ``states`` holds spins in {-1, +1} with ``n`` columns; return it as an array."""
+    s = np.asarray(states)
+    if s.ndim not in (1, 2):
+        raise ValueError(f"states must have shape (n,) or (m, n); got shape {s.shape}.")
+    if n is not None and s.shape[-1] != n:
+        raise ValueError(f"states have {s.shape[-1]} spins but the model has {n}.")
+    if s.dtype.kind == "f" and not np.all(np.isfinite(s)):
+        raise ValueError("states contain NaN or infinite values; spins must be -1 or +1.")
+    if not np.all((s == 1) | (s == -1)):
+        raise ValueError(
+            "spins must be -1 or +1; for 0/1 variables convert with s = 2 * x - 1 "
+            "(or use IsingModel.from_qubo)."
+        )
+    return s
+
+
+def ising_energy(s: torch.Tensor, h: torch.Tensor, J: torch.Tensor) -> torch.Tensor:
+    """Batched energy ``s·h + ½ sᵀJs`` in torch for ``s`` of shape ``(..., n)`` (differentiable)."""
+    return s @ h + 0.5 * ((s @ J) * s).sum(-1)
+
+
+# --- instance generators -----------------------------------------------------------------
+def ferromagnet_2d(
+    L: int, coupling: float = 1.0, field: float = 0.0, periodic: bool = True
+) -> IsingModel:
+    """The 2-D nearest-neighbour ferromagnet on an ``L x L`` lattice (spin ``r * L + c``)."""
+    if L < 2:
+        raise ValueError(f"L must be at least 2; got {L}.")
+    idx = np.arange(L * L).reshape(L, L)
+    pairs = [(idx[:, :-1], idx[:, 1:]), (idx[:-1, :], idx[1:, :])]
+    if periodic and L > 2:
+        pairs += [(idx[:, -1], idx[:, 0]), (idx[-1, :], idx[0, :])]
+    rows = np.concatenate([a.ravel() for a, _ in pairs])
+    cols = np.concatenate([b.ravel() for _, b in pairs])
+    data = np.full(rows.size, -float(coupling))
+    upper = sp.coo_array((data, (rows, cols)), shape=(L * L, L * L)).tocsr()
+    return IsingModel(np.full(L * L, -float(field)), upper + upper.T)
+
+
+def sherrington_kirkpatrick(
+    n: int, seed: int | None = None, distribution: str = "gaussian"
+) -> IsingModel:
+    """The SK spin glass: all-to-all couplings ``N(0, 1/n)`` or ``±1/sqrt(n)``, no fields."""
+    if n < 2:
+        raise ValueError(f"n must be at least 2; got {n}.")
+    rng = np.random.default_rng(seed)
+    if distribution == "gaussian":
+        upper = rng.standard_normal((n, n))
+    elif distribution == "pm1":
+        upper = rng.choice([-1.0, 1.0], size=(n, n))
+    else:
+        raise ValueError(f"distribution must be 'gaussian' or 'pm1'; got {distribution!r}.")
+    upper = np.triu(upper, 1) / np.sqrt(n)
+    return IsingModel(np.zeros(n), upper + upper.T)
+
+
+def max_cut(
+    n: int, edge_probability: float = 0.5, seed: int | None = None, weighted: bool = False
+) -> IsingModel:
+    """Max-Cut on an Erdős–Rényi graph as an Ising model: ``J_ij = w_ij`` on every edge.
+
+    Minimizing ``sum w_ij s_i s_j`` maximizes the cut ``sum w_ij (1 - s_i s_j) / 2``.
+    """
+    if not 0.0 < edge_probability <= 1.0:
+        raise ValueError(f"edge_probability must be in (0, 1]; got {edge_probability}.")
+    rng = np.random.default_rng(seed)
+    mask = np.triu(rng.random((n, n)) < edge_probability, 1)
+    weights = rng.uniform(0.5, 1.5, size=(n, n)) if weighted else np.ones((n, n))
+    upper = np.where(mask, weights, 0.0)
+    return IsingModel(np.zeros(n), upper + upper.T)
+
+
+def cut_value(model: IsingModel, states: np.ndarray) -> np.ndarray | float:
+    """Cut weight of each spin assignment for a Max-Cut model made by :func:`max_cut`."""
+    total = 0.5 * float(model.J.sum())
+    return (total - (model.energy(states) - model.offset)) / 2.0

@@ -1,0 +1,18 @@
+"""Samplers for Ising problems: exact, Gibbs (torch), simulated annealing, simulated CIM."""
+
+from qbm_lite.samplers.annealing import AnnealingSampler, fixed_beta_schedule
+from qbm_lite.samplers.base import DimodSamplerAdapter, SpinSampler, TorchDimodSampler
+from qbm_lite.samplers.exact import ExactSampler
+from qbm_lite.samplers.gibbs import GibbsSampler, colour_classes, gibbs_sweeps
+
+__all__ = [
+    "AnnealingSampler",
+    "DimodSamplerAdapter",
+    "ExactSampler",
+    "GibbsSampler",
+    "SpinSampler",
+    "TorchDimodSampler",
+    "colour_classes",
+    "fixed_beta_schedule",
+    "gibbs_sweeps",
+]
