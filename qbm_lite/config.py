@@ -28,7 +28,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
     random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002 (scanpy and umap read the global state)
     torch.manual_seed(int(seed))
     return np.random.default_rng(int(seed))
 

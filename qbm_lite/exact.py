@@ -68,6 +68,7 @@ def empirical_distribution(states: np.ndarray, n: int | None = None) -> np.ndarr
     s = np.asarray(states)
     n = s.shape[-1] if n is None else n
     check_enumerable(n)
+    check_spins(s, n)
     counts = np.bincount(spins_to_index(s), minlength=2**n)
     return counts / counts.sum()
 

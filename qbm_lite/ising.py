@@ -178,6 +178,17 @@ class IsingModel:
         """The model with every energy multiplied by ``factor`` (e.g. to fold in a beta)."""
         return IsingModel(self.h * factor, self.J * factor, self.offset * factor, self.labels)
 
+    def __eq__(self, other: object) -> bool:
+        """Same fields, couplings and offset (dense and sparse storage compare equal)."""
+        if not isinstance(other, IsingModel):
+            return NotImplemented
+        if self.n != other.n or self.offset != other.offset:
+            return False
+        if not np.array_equal(self.h, other.h):
+            return False
+        diff = abs(sp.csr_array(self.J) - sp.csr_array(other.J))
+        return diff.nnz == 0 or float(diff.max()) == 0.0
+
     def __repr__(self) -> str:
         kind = "sparse" if self.is_sparse else "dense"
         return f"IsingModel(n={self.n}, {kind} J, offset={self.offset:.4g})"
@@ -247,6 +258,8 @@ def max_cut(
 
     Minimizing ``sum w_ij s_i s_j`` maximizes the cut ``sum w_ij (1 - s_i s_j) / 2``.
     """
+    if n < 2:
+        raise ValueError(f"n must be at least 2; got {n}.")
     if not 0.0 < edge_probability <= 1.0:
         raise ValueError(f"edge_probability must be in (0, 1]; got {edge_probability}.")
     rng = np.random.default_rng(seed)

@@ -39,8 +39,10 @@ class AnnealingSampler:
     def __init__(self, num_sweeps: int = 1000, seed: int | None = None, warmup: float = 0.5):
         if int(num_sweeps) < 1:
             raise ValueError(f"num_sweeps must be a positive integer; got {num_sweeps}.")
+        if not 0.0 <= float(warmup) < 1.0:
+            raise ValueError(f"warmup must be a fraction in [0, 1); got {warmup}.")
         self.num_sweeps = int(num_sweeps)
-        self.warmup = warmup
+        self.warmup = float(warmup)
         self.sampler = SimulatedAnnealingSampler()
         self._rng = np.random.default_rng(seed)
 

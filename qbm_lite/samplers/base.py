@@ -38,8 +38,22 @@ def check_problem(h: torch.Tensor, J: torch.Tensor, num_samples: int, beta: floa
     n = h.shape[0]
     if J.shape != (n, n):
         raise ValueError(f"J must have shape ({n}, {n}) to match h; got {tuple(J.shape)}.")
-    if not torch.isfinite(h).all() or (not J.is_sparse and not torch.isfinite(J).all()):
-        raise ValueError("h or J contains NaN or infinite values.")
+    J_values = J.coalesce().values() if J.is_sparse else J
+    if not torch.isfinite(h).all() or not torch.isfinite(J_values).all():
+        raise ValueError("h or J contains NaN or infinite values; every entry must be finite.")
+    if not J.is_sparse and n > 0:
+        # An asymmetric J or a non-zero diagonal silently biases every local-field update.
+        scale = max(1.0, float(J.detach().abs().max()))
+        if float((J - J.T).detach().abs().max()) > 1e-5 * scale:
+            raise ValueError(
+                "J must be symmetric (J[i, j] == J[j, i]); pass (J + J.T) / 2, or build it as "
+                "U + U.T from a strictly upper-triangular U."
+            )
+        if bool((J.detach().diagonal() != 0).any()):
+            raise ValueError(
+                "J must have a zero diagonal (s_i**2 = 1 makes a diagonal term a constant); "
+                "zero it, e.g. J - torch.diag(torch.diagonal(J))."
+            )
     if int(num_samples) < 1:
         raise ValueError(f"num_samples must be a positive integer; got {num_samples}.")
     if beta is not None and (not np.isfinite(beta) or beta <= 0):
