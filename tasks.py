@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-STAGE = ROOT / "_build" / "test-book"
+STAGE = ROOT / ".book-stage"  # not under _build: nbmake skips paths with _build
 TORCH_SPEC = os.environ.get("TORCH_SPEC", "torch==2.13.0")
 
 
