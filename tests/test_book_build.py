@@ -1,8 +1,9 @@
 """The book builds with warnings as errors, from chapters that nbmake has already executed.
 
-``python3 tasks.py test`` copies the book to a staging folder (``.book-stage``), runs every staged chapter through
-nbmake with ``--overwrite`` (so the copies carry their outputs) and sets ``QBM_LITE_BOOK_STAGE``;
-this test then builds the staged book with execution turned off, so no chapter runs twice.
+``python3 tasks.py test`` copies the book to a staging folder (``.book-stage``), runs every
+staged chapter through nbmake with ``--overwrite`` (so the copies carry their outputs) and sets
+``QBM_LITE_BOOK_STAGE``; this test then builds the staged book with execution turned off, so no
+chapter runs twice.
 """
 
 from __future__ import annotations
