@@ -16,6 +16,7 @@ from qbm_lite.samplers import (
     DimodSamplerAdapter,
     ExactSampler,
     GibbsSampler,
+    SimulatedCIMSampler,
     SpinSampler,
 )
 
@@ -23,7 +24,6 @@ __version__ = "0.1.0"
 
 # Public names that live in modules imported on first use: name -> module.
 _LAZY = {
-    "SimulatedCIMSampler": "qbm_lite.samplers.cim",
     "RBM": "qbm_lite.boltzmann",
     "BoltzmannMachine": "qbm_lite.boltzmann",
     "QBMVAE": "qbm_lite.vae",

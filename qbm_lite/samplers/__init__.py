@@ -2,6 +2,7 @@
 
 from qbm_lite.samplers.annealing import AnnealingSampler, fixed_beta_schedule
 from qbm_lite.samplers.base import DimodSamplerAdapter, SpinSampler, TorchDimodSampler
+from qbm_lite.samplers.cim import SimulatedCIMSampler
 from qbm_lite.samplers.exact import ExactSampler
 from qbm_lite.samplers.gibbs import GibbsSampler, colour_classes, gibbs_sweeps
 
@@ -10,6 +11,7 @@ __all__ = [
     "DimodSamplerAdapter",
     "ExactSampler",
     "GibbsSampler",
+    "SimulatedCIMSampler",
     "SpinSampler",
     "TorchDimodSampler",
     "colour_classes",
