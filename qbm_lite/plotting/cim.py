@@ -59,6 +59,7 @@ def plot_energy_vs_time(
     if target is not None:
         ax.axhline(target, color="grey", ls="--", lw=1, label="target")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide over a short range
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("median energy per spin")
     ax.legend()
