@@ -1,5 +1,36 @@
 """Data: bundled images, single-cell data (bundled, simulated, online registry)."""
 
 from qbm_lite.data.images import load_digits_binary
+from qbm_lite.data.registry import (
+    OFFLINE_DATASETS,
+    REGISTRY,
+    DatasetOfflineError,
+    cache_dir,
+    fetch,
+)
+from qbm_lite.data.simulate import add_batch_effect, simulate
+from qbm_lite.data.singlecell import (
+    counts_are_integers,
+    list_datasets,
+    load,
+    load_krumsiek11,
+    load_pbmc68k_reduced,
+    prepare,
+)
 
-__all__ = ["load_digits_binary"]
+__all__ = [
+    "OFFLINE_DATASETS",
+    "REGISTRY",
+    "DatasetOfflineError",
+    "add_batch_effect",
+    "cache_dir",
+    "counts_are_integers",
+    "fetch",
+    "list_datasets",
+    "load",
+    "load_digits_binary",
+    "load_krumsiek11",
+    "load_pbmc68k_reduced",
+    "prepare",
+    "simulate",
+]
