@@ -25,14 +25,6 @@ from qbm_lite.observables import (
 from qbm_lite.samplers import GibbsSampler
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _exact_abs_m_and_chi(L: int, beta: float) -> tuple[float, float]:
     """``<|m|>`` and ``beta n (<m^2> - <|m|>^2)`` by enumerating every state of an L x L lattice."""
     model = ferromagnet_2d(L)

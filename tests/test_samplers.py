@@ -30,15 +30,6 @@ from qbm_lite.samplers import (
 NUM_SAMPLES = 20_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small matrices: one thread is faster, and far faster on a machine shared with others."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def model() -> IsingModel:
     """8 spins on a random sparse graph with mixed-sign couplings and fields."""
