@@ -218,9 +218,24 @@ def test_cached_file_loads_without_network(monkeypatch, tmp_path) -> None:
     target = tmp_path / "pancreas" / "human_pancreas_norm_complexBatch.h5ad"
     target.parent.mkdir(parents=True)
     small.write_h5ad(target)
-    loaded = data.load("pancreas")
+    with pytest.warns(UserWarning, match="no published sha256"):
+        loaded = data.load("pancreas")
     assert loaded.shape == (50, 20)
     assert np.array_equal(_dense(loaded.layers["counts"]), _dense(small.layers["counts"]))
+    assert (target.parent / (target.name + ".sha256")).exists()
+
+
+def test_cached_file_changed_after_first_use_is_refused(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("QBM_LITE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(registry, "_reachable", lambda url, timeout: False)
+    target = tmp_path / "pancreas" / "human_pancreas_norm_complexBatch.h5ad"
+    target.parent.mkdir(parents=True)
+    data.simulate(50, 20, 2, 2, seed=0).write_h5ad(target)
+    with pytest.warns(UserWarning):
+        data.load("pancreas")
+    data.simulate(60, 20, 2, 2, seed=1).write_h5ad(target)  # the cached file is replaced
+    with pytest.raises(ValueError, match="no longer matches the sha256"):
+        data.load("pancreas")
 
 
 def test_load_unknown_name_lists_choices() -> None:

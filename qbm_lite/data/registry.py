@@ -4,8 +4,10 @@ The registry is defined here, in the package, so that it also works from a plain
 ``data/registry.json`` in the repository is an export of it (``python -m qbm_lite.data.registry``
 rewrites it, and a test checks that the two agree).
 
-``sha256`` is ``null`` where no checksum has been published by the data's owners; pooch then
-logs the hash of the downloaded file, which can be pasted into the registry after checking it.
+``sha256`` is ``null`` where no checksum has been published by the data's owners. Such a file is
+checked *trust on first use*: its sha256 is recorded beside it in the cache at the first download
+(with a warning that prints it, to be pinned in the registry once verified), and every later load
+checks the cached file against that record, so a truncated or replaced file is caught.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import socket
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -270,8 +273,32 @@ def fetch(
             progressbar=progress,
             downloader=pooch.HTTPDownloader(timeout=max(timeout, 30.0), progressbar=progress),
         )
+        if known is None:
+            _check_first_use_hash(Path(path), spec["url"])
         paths.append(Path(path))
     return paths
+
+
+def _check_first_use_hash(path: Path, url: str) -> None:
+    """Record the sha256 of a file without a published checksum, or check it against the record."""
+    import pooch
+
+    digest = pooch.file_hash(str(path), alg="sha256")
+    record = path.with_name(path.name + ".sha256")
+    if not record.exists():
+        record.write_text(digest + "\n")
+        warnings.warn(
+            f"{url} has no published sha256; recorded {digest} for {path.name} on first use. "
+            "Check it and pin it in qbm_lite/data/registry.py.",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif record.read_text().strip() != digest:
+        raise ValueError(
+            f"{path} no longer matches the sha256 recorded at its first download "
+            f"({record.read_text().strip()} != {digest}); delete {path} and {record.name} "
+            "to download it again."
+        )
 
 
 def _write_json(path: Path = _REPO_JSON) -> None:

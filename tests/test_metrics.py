@@ -1,0 +1,123 @@
+"""Integration metrics: the scib-metrics wrapper and the quick batch-mixing score."""
+
+from __future__ import annotations
+
+import anndata as ad
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from qbm_lite import metrics
+from qbm_lite.plotting.singlecell import plot_benchmark
+
+matplotlib.use("Agg")
+
+
+def _toy(n_per: int = 40, seed: int = 0) -> ad.AnnData:
+    """4 cell types x 2 batches; "good" mixes batches and keeps types, "bad" splits batches."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(4), 2 * n_per)
+    batch = np.tile(np.repeat([0, 1], n_per), 4)
+    centers = rng.normal(0, 6, size=(4, 8))
+    good = centers[labels] + rng.normal(0, 1, size=(len(labels), 8))
+    bad = good.copy()
+    bad[:, 0] += 25 * batch  # each batch in its own place
+    noise = rng.normal(0, 1, size=(len(labels), 8))  # no biology at all
+    obs = pd.DataFrame(
+        {
+            "batch": pd.Categorical([f"b{b}" for b in batch]),
+            "cell_type": pd.Categorical([f"t{t}" for t in labels]),
+        },
+        index=[f"c{i}" for i in range(len(labels))],
+    )
+    adata = ad.AnnData(X=rng.normal(size=(len(labels), 20)).astype(np.float32), obs=obs)
+    adata.obsm["X_good"], adata.obsm["X_bad"], adata.obsm["X_noise"] = good, bad, noise
+    adata.obsm["X_pca"] = bad  # the "unintegrated" reference for the PCR comparison
+    return adata
+
+
+@pytest.fixture(scope="module")
+def result() -> metrics.IntegrationBenchmark:
+    adata = _toy()
+    keys = {"good": "X_good", "bad": "X_bad", "noise": "X_noise"}
+    return metrics.integration_benchmark(adata, keys, "batch", "cell_type", metrics="light")
+
+
+def test_benchmark_returns_expected_columns(result: metrics.IntegrationBenchmark) -> None:
+    assert list(result.tidy.columns) == ["method", "metric", "metric_type", "value"]
+    assert set(result.tidy["method"]) == {"good", "bad", "noise"}
+    assert {"Bio conservation", "Batch correction", "Aggregate score"} == set(
+        result.tidy["metric_type"]
+    )
+    for col in (
+        "Bio conservation",
+        "Batch correction",
+        "Total",
+        "iLISI",
+        "cLISI",
+        "Silhouette label",
+        "Isolated labels",
+        "Graph connectivity",
+        "PCR comparison",
+    ):
+        assert col in result.scores.columns, col
+    assert result.scores["Total"].is_monotonic_decreasing
+    assert result.preset == "light"
+    assert result.figure is not None and len(result.figure.axes) >= 2
+
+
+def test_benchmark_ranks_embeddings_sensibly(result: metrics.IntegrationBenchmark) -> None:
+    s = result.scores
+    assert s.loc["good", "Total"] > s.loc["bad", "Total"]
+    assert s.loc["good", "Batch correction"] > s.loc["bad", "Batch correction"]
+    assert s.loc["good", "Bio conservation"] > s.loc["noise", "Bio conservation"]
+    # The aggregate is scIB's weighting of the two class means.
+    expected = 0.6 * s["Bio conservation"] + 0.4 * s["Batch correction"]
+    assert np.allclose(s["Total"], expected)
+    bio = result.tidy.query("metric_type == 'Bio conservation' and method == 'good'")["value"]
+    assert np.isclose(bio.mean(), s.loc["good", "Bio conservation"])
+
+
+def test_benchmark_checks_its_input() -> None:
+    adata = _toy(10)
+    with pytest.raises(KeyError, match="X_missing"):
+        metrics.integration_benchmark(adata, ["X_missing"], "batch", "cell_type")
+    with pytest.raises(KeyError, match="donor"):
+        metrics.integration_benchmark(adata, ["X_good"], "donor", "cell_type")
+    with pytest.raises(ValueError, match="metrics"):
+        metrics.integration_benchmark(adata, ["X_good"], "batch", "cell_type", metrics="huge")
+    adata.obsm["X_nan"] = np.full_like(adata.obsm["X_good"], np.nan)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.integration_benchmark(adata, ["X_nan"], "batch", "cell_type")
+
+
+def test_batch_mixing_against_brute_force() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    batch = rng.integers(0, 3, size=60)
+    k = 5
+    # Brute force with an independent neighbour search.
+    d = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    idx = np.argsort(d, axis=1)[:, :k]
+    other = (batch[idx] != batch[:, None]).mean(1).mean()
+    counts = np.bincount(batch)
+    expected = np.mean(1 - (counts[batch] - 1) / 59)
+    assert np.isclose(metrics.batch_mixing(X, batch, n_neighbors=k), other / expected)
+
+
+def test_batch_mixing_extremes() -> None:
+    rng = np.random.default_rng(2)
+    batch = np.repeat([0, 1], 100)
+    mixed = rng.normal(size=(200, 2))
+    split = mixed + 100 * batch[:, None]
+    assert metrics.batch_mixing(mixed, batch) > 0.85
+    assert metrics.batch_mixing(split, batch) == 0.0
+    with pytest.raises(ValueError, match="two batches"):
+        metrics.batch_mixing(mixed, np.zeros(200))
+
+
+def test_plot_benchmark_needs_aggregates() -> None:
+    with pytest.raises(ValueError, match="aggregate"):
+        plot_benchmark(pd.DataFrame({"iLISI": [0.5]}, index=["m"]))
