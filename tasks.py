@@ -88,7 +88,7 @@ def test() -> None:
     chapters = sorted(str(p.relative_to(ROOT)) for p in (STAGE / "book").glob("*.ipynb"))
     run(
         venv_bin("python"), "-m", "pytest", "tests", *chapters,
-        "--nbmake", "--nbmake-timeout=300", "--overwrite", env=env,
+        "--nbmake", "--nbmake-timeout=300", "--overwrite", "--durations=15", env=env,
     )  # fmt: skip
 
 
