@@ -208,3 +208,32 @@ def test_log_z_by_ais_and_large_priors(adata):
     assert "log_z" not in big.history
     with pytest.raises(ValueError, match="n_latent <= 20"):
         big.get_elbo()
+
+
+def test_prior_warmup_holds_the_prior_fixed_then_learns_it(adata):
+    m = QBMVAE(adata, layer="counts", batch_key="batch", prior="boltzmann", **SMALL)
+    enc0 = m.module.encoder.head.weight.detach().clone()
+    m.train(max_epochs=2, batch_size=32, prior_warmup_epochs=2, progress=False)
+    prior = m.module.prior
+    # Held at the initial uniform prior (h = J = 0) while the networks trained.
+    assert torch.count_nonzero(prior.h) == 0 and torch.count_nonzero(prior.J_upper) == 0
+    assert not torch.equal(enc0, m.module.encoder.head.weight)
+    # Under the uniform prior the KL is n log 2 - H(q): a true KL, >= 0, <= n log 2.
+    assert 0 <= min(m.history["train_kl"]) and max(m.history["train_kl"]) <= 4 * np.log(2) + 1e-4
+    m.train(max_epochs=1, batch_size=32, prior_warmup_epochs=2, progress=False)  # epoch 3: learn
+    assert torch.count_nonzero(prior.h) > 0 and torch.count_nonzero(prior.J_upper) > 0
+
+
+def test_prior_warmup_default_is_a_quarter_and_zero_is_the_old_behaviour(adata):
+    def latent(**kw):
+        m = QBMVAE(adata, layer="counts", prior="boltzmann", seed=3, **SMALL)
+        m.train(max_epochs=8, batch_size=32, progress=False, **kw)
+        return m.get_latent_representation(), m.module.prior.h.detach().clone()
+
+    z_default, _ = latent()
+    z_two, _ = latent(prior_warmup_epochs=2)
+    np.testing.assert_array_equal(z_default, z_two)
+    _, h0 = latent(prior_warmup_epochs=0)
+    assert torch.count_nonzero(h0) > 0
+    with pytest.raises(ValueError, match="prior_warmup_epochs"):
+        QBMVAE(adata, layer="counts", **SMALL).train(max_epochs=1, prior_warmup_epochs=-1)

@@ -322,6 +322,7 @@ class QBMVAE:
         patience: int = 10,
         kl_warmup_epochs: int = 0,
         progress: bool = True,
+        prior_warmup_epochs: int | None = None,
     ) -> QBMVAE:
         """Train with Adam on random minibatches of tensors kept on the device.
 
@@ -339,9 +340,21 @@ class QBMVAE:
             Stop when the validation loss has not improved for ``patience`` epochs and restore
             the best weights.
         kl_warmup_epochs
-            Linearly increase the KL weight from 0 to 1 over this many epochs.
+            Linearly increase the KL weight from 0 to 1 over this many epochs. The Boltzmann
+            prior's only loss is the KL and Adam's steps do not depend on the gradient's scale,
+            so this does not slow the prior's learning; see ``prior_warmup_epochs``.
         progress
             Show a progress bar.
+        prior_warmup_epochs
+            Boltzmann prior only: hold the prior's ``h`` and ``J`` fixed during the model's first
+            this many epochs (counted over all calls, like the KL warm-up) and learn them jointly
+            afterwards. A fresh prior has ``h = J = 0``, the uniform distribution over the
+            ``2**n_latent`` codes, so the warm-up optimizes the ELBO of a VAE with a fixed
+            uniform binary prior. Without it the encoder and a prior learned from the first step
+            can fall into posterior collapse: the prior follows the aggregate posterior, the
+            KL pulls every cell to the prior's modes, and all cells end on one code. ``None``
+            (default) uses a quarter of ``max_epochs``; ``0`` learns the prior from the start
+            (the behaviour before this option existed). Ignored for the Gaussian prior.
 
         Returns
         -------
@@ -352,6 +365,13 @@ class QBMVAE:
             raise ValueError("max_epochs and batch_size must be positive integers.")
         if not 0 < train_size <= 1:
             raise ValueError(f"train_size must be in (0, 1]; got {train_size}.")
+        if prior_warmup_epochs is None:
+            prior_warmup_epochs = int(max_epochs) // 4
+        if int(prior_warmup_epochs) < 0:
+            raise ValueError(
+                f"prior_warmup_epochs must be a non-negative integer or None; got "
+                f"{prior_warmup_epochs}."
+            )
         n = self.X.shape[0]
         gen = np.random.default_rng(self.seed)
         order = gen.permutation(n)
@@ -376,7 +396,8 @@ class QBMVAE:
                 if log_z is None:
                     log_z = self._exact_log_z()
                 self.module.prior.log_z_cache = log_z
-            row = self._train_epoch(train_idx, int(batch_size), opt, tgen, kl_weight)
+            learn_prior = epoch >= int(prior_warmup_epochs)
+            row = self._train_epoch(train_idx, int(batch_size), opt, tgen, kl_weight, learn_prior)
             if exact:
                 log_z = self._exact_log_z()
                 self.module.prior.log_z_cache = None
@@ -411,7 +432,9 @@ class QBMVAE:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 
-    def _train_epoch(self, idx, batch_size, opt, tgen, kl_weight) -> dict[str, float]:
+    def _train_epoch(
+        self, idx, batch_size, opt, tgen, kl_weight, learn_prior: bool = True
+    ) -> dict[str, float]:
         module = self.module
         module.train()
         boltzmann = module.prior_name == "boltzmann"
@@ -434,6 +457,10 @@ class QBMVAE:
             out = module.loss(xb, bb, negative, kl_weight, xl)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
+            if not learn_prior:
+                # Prior warm-up: Adam skips parameters without a gradient (no state, no decay).
+                for p in module.prior.parameters():
+                    p.grad = None
             opt.step()
             self._sync()
             t_net += time.perf_counter() - t1
