@@ -28,8 +28,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
+
+from qbm_lite.config import torch_threads
 
 __all__ = ["METHODS", "SCVI_METHODS", "train_methods"]
 
@@ -218,12 +219,7 @@ def train_methods(
     if extra:
         raise ValueError(f"method_kwargs has entries for methods not being trained: {extra}.")
 
-    if num_threads is not None and int(num_threads) < 1:
-        raise ValueError(f"num_threads must be a positive integer or None; got {num_threads}.")
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(int(num_threads))
-    try:
+    with torch_threads(num_threads):
         return _train_all(
             adata,
             methods,
@@ -237,8 +233,6 @@ def train_methods(
             progress,
             method_kwargs,
         )
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train_all(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -54,3 +56,18 @@ def torch_generator(seed: int | None, device: torch.device | str = "cpu") -> tor
     else:
         gen.manual_seed(int(seed))
     return gen
+
+
+@contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run with ``num_threads`` torch CPU threads (``None``: unchanged), then restore them."""
+    if num_threads is not None and int(num_threads) < 1:
+        raise ValueError(f"num_threads must be a positive integer or None; got {num_threads}.")
+    previous = torch.get_num_threads()
+    if num_threads is not None and int(num_threads) != previous:
+        torch.set_num_threads(int(num_threads))
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from qbm_lite.config import torch_threads
 from qbm_lite.ising import IsingModel
 
 __all__ = [
@@ -294,10 +295,7 @@ def temperature_scan(
         J = J.to_dense()
     total = int(burn_in) + int(num_sweeps)
     sampler = GibbsSampler(total, schedule=schedule, persistent=True, seed=seed)
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(int(num_threads))
-    try:
+    with torch_threads(num_threads):
         return _scan(
             model,
             temps,
@@ -311,8 +309,6 @@ def temperature_scan(
             start,
             progress,
         )
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _scan(model, temps, h, J, J_energy, num_chains, burn_in, total, sampler, start, progress):

@@ -23,12 +23,13 @@ step costs one ``(reads, n) @ (n, n)`` matrix product:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
+
+from qbm_lite.config import torch_threads
 
 __all__ = [
     "CIMTrajectory",
@@ -67,19 +68,6 @@ class CIMTrajectory:
 #: small to share, and thread synchronisation on a busy machine costs far more than it gains
 #: (measured: 0.35 s single-threaded versus 10-20 s with two contended threads).
 SMALL_PROBLEM_SPINS = 256
-
-
-@contextmanager
-def torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Run with ``num_threads`` torch CPU threads (``None``: unchanged), then restore."""
-    previous = torch.get_num_threads()
-    if num_threads is not None and num_threads != previous:
-        torch.set_num_threads(int(num_threads))
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
 
 
 def small_problem_threads(n: int):  # noqa: ANN201 (a context manager)
