@@ -118,7 +118,8 @@ def run_scvi(adata, epochs: int, batch_size: int) -> dict | None:
     scvi.settings.seed = 0
     adata = adata.copy()
     with PeakRSS() as mem, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lightning's advice about dataloader workers
+        # lightning's advice about dataloader workers; in-memory data needs none
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         t0 = time.perf_counter()
         scvi.model.SCVI.setup_anndata(adata, layer="counts", batch_key="batch")
         model = scvi.model.SCVI(adata, gene_likelihood="nb")

@@ -220,53 +220,38 @@ def train_methods(
         raise ValueError(f"method_kwargs has entries for methods not being trained: {extra}.")
 
     with torch_threads(num_threads):
-        return _train_all(
-            adata,
-            methods,
-            batch_key,
-            layer,
-            n_latent,
-            max_epochs,
-            batch_size,
-            n_pcs,
-            seed,
-            progress,
-            method_kwargs,
-        )
-
-
-def _train_all(
-    adata,
-    methods,
-    batch_key,
-    layer,
-    n_latent,
-    max_epochs,
-    batch_size,
-    n_pcs,
-    seed,
-    progress,
-    method_kwargs,
-) -> dict[str, str]:
-    """Train each method in turn (the body of :func:`train_methods`)."""
-    out: dict[str, str] = {}
-    timings = dict(adata.uns.get("train_methods", {}))
-    for name in tqdm(list(methods), disable=not progress, desc="methods"):
-        kwargs = method_kwargs.get(name, {})
-        start = time.perf_counter()
-        if name == "PCA":
-            Z = _pca(adata, n_pcs, seed)
-        else:
-            epochs = _per_method(max_epochs, name, "max_epochs")
-            common = (adata, layer, batch_key, n_latent, epochs, batch_size, seed, False, kwargs)
-            if name in SCVI_METHODS:
-                Z = _train_scvi(name, *common)
+        out: dict[str, str] = {}
+        timings = dict(adata.uns.get("train_methods", {}))
+        for name in tqdm(list(methods), disable=not progress, desc="methods"):
+            kwargs = method_kwargs.get(name, {})
+            start = time.perf_counter()
+            if name == "PCA":
+                Z = _pca(adata, n_pcs, seed)
             else:
-                Z = _train_qbmvae("gaussian" if name == "Gaussian VAE" else "boltzmann", *common)
-        timings[name] = float(time.perf_counter() - start)
-        if not np.all(np.isfinite(Z)):
-            raise FloatingPointError(f"{name} produced a non-finite embedding (training diverged).")
-        adata.obsm[METHODS[name]] = Z
-        out[name] = METHODS[name]
-    adata.uns["train_methods"] = timings
-    return out
+                epochs = _per_method(max_epochs, name, "max_epochs")
+                common = (
+                    adata,
+                    layer,
+                    batch_key,
+                    n_latent,
+                    epochs,
+                    batch_size,
+                    seed,
+                    False,
+                    kwargs,
+                )
+                if name in SCVI_METHODS:
+                    Z = _train_scvi(name, *common)
+                else:
+                    Z = _train_qbmvae(
+                        "gaussian" if name == "Gaussian VAE" else "boltzmann", *common
+                    )
+            timings[name] = float(time.perf_counter() - start)
+            if not np.all(np.isfinite(Z)):
+                raise FloatingPointError(
+                    f"{name} produced a non-finite embedding (training diverged)."
+                )
+            adata.obsm[METHODS[name]] = Z
+            out[name] = METHODS[name]
+        adata.uns["train_methods"] = timings
+        return out
