@@ -60,6 +60,8 @@ def test_chapter_has_badge_install_cell_and_sections(nb: Path) -> None:
     install = _source(cells[1])
     assert cells[1]["cell_type"] == "code" and "google.colab" in install
     assert "pip install" in install and "qbm-lite" in install
+    # The local command it names must be the README's (there is no Makefile).
+    assert "python3 tasks.py book" in install and "make book" not in install
     text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
     for heading in ("Learning objectives", "Key takeaways", "Exercises", "References"):
         assert re.search(rf"^##+ .*{heading}", text, re.M), f"{nb.name} lacks '{heading}'"
