@@ -121,3 +121,28 @@ def test_batch_mixing_extremes() -> None:
 def test_plot_benchmark_needs_aggregates() -> None:
     with pytest.raises(ValueError, match="aggregate"):
         plot_benchmark(pd.DataFrame({"iLISI": [0.5]}, index=["m"]))
+
+
+def test_missing_annotations_get_one_clear_error_or_an_explicit_drop() -> None:
+    """Issue 9.6: NaN labels or batches are named with their count, never an extra category."""
+    adata = _toy(25)  # scib-metrics needs more than 90 cells for its neighbour graph
+    adata.obs["cell_type"] = adata.obs["cell_type"].astype(object)
+    adata.obs.iloc[[0, 5, 9], adata.obs.columns.get_loc("cell_type")] = np.nan
+    with pytest.raises(metrics.integration.InputError, match=r"'cell_type'.*3 missing"):
+        metrics.integration_benchmark(adata, ["X_good"], "batch", "cell_type", metrics="light")
+    with pytest.warns(UserWarning, match="left out 3 cell"):
+        res = metrics.integration_benchmark(
+            adata, ["X_good"], "batch", "cell_type", metrics="light", plot=False, dropna=True
+        )
+    assert np.isfinite(res.scores.loc["X_good", "Total"])
+    batch = adata.obs["batch"].astype(object).to_numpy()
+    batch[3] = None
+    with pytest.raises(ValueError, match="1 missing"):
+        metrics.batch_mixing(adata.obsm["X_good"], batch)
+
+
+def test_continuous_label_column_is_refused() -> None:
+    adata = _toy(10)
+    adata.obs["score"] = np.random.default_rng(0).normal(size=adata.n_obs)
+    with pytest.raises(ValueError, match="continuous"):
+        metrics.integration_benchmark(adata, ["X_good"], "batch", "score", metrics="light")

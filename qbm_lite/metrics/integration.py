@@ -22,6 +22,7 @@ so the totals can be compared between runs on the same data.
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -29,7 +30,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from qbm_lite.checks import InputError, check_choice, drop_missing, obs_column, obsm_array
+
 __all__ = [
+    "AGGREGATES",
     "METRIC_PRESETS",
     "IntegrationBenchmark",
     "batch_mixing",
@@ -125,20 +129,9 @@ def _exact_neighbors(X: np.ndarray, k: int):
 
 def _check_inputs(adata, keys: dict[str, str], batch_key: str, label_key: str) -> None:
     for name, key in keys.items():
-        if key not in adata.obsm:
-            raise KeyError(
-                f"embedding {name!r}: adata.obsm has no {key!r} (keys: {list(adata.obsm)}); "
-                "train the method first (qbm_lite.baselines.train_methods) or fix the key."
-            )
-        if not np.all(np.isfinite(np.asarray(adata.obsm[key]))):
-            raise ValueError(f"adata.obsm[{key!r}] contains NaN or inf; the method diverged.")
-    for what, col in [("batch_key", batch_key), ("label_key", label_key)]:
-        if col not in adata.obs:
-            raise KeyError(
-                f"{what} {col!r} is not a column of adata.obs (columns: {list(adata.obs.columns)})."
-            )
-    if adata.obs[batch_key].nunique() < 2:
-        raise ValueError(f"obs[{batch_key!r}] has a single batch; there is nothing to integrate.")
+        obsm_array(adata, key, role=f"embedding {name!r}")
+    obs_column(adata, batch_key, role="batch_key", kind="categorical", min_categories=2)
+    obs_column(adata, label_key, role="label_key", kind="categorical")
 
 
 def integration_benchmark(
@@ -152,6 +145,7 @@ def integration_benchmark(
     neighbors: NeighborMethod = "exact",
     plot: bool = True,
     progress: bool = False,
+    dropna: bool = False,
 ) -> IntegrationBenchmark:
     """Score embeddings with scib-metrics: bio conservation, batch correction and their total.
 
@@ -176,21 +170,37 @@ def integration_benchmark(
         Also draw the results figure.
     progress
         Show scib-metrics' progress bars.
+    dropna
+        Cells with a missing batch or label are refused by default (see
+        :mod:`qbm_lite.checks`); ``True`` scores only the annotated cells and warns how many
+        were left out.
 
     Returns
     -------
     IntegrationBenchmark
         ``.tidy`` (long table), ``.scores`` (methods x metrics, best total first), ``.figure``.
+
+    Raises
+    ------
+    qbm_lite.checks.InputError
+        Unknown preset or neighbour method, an unknown ``obsm`` key or one with NaNs, a missing
+        ``obs`` column, missing batch or label values (unless ``dropna=True``), a single batch.
     """
     from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
 
-    if metrics not in METRIC_PRESETS:
-        raise ValueError(f"metrics must be one of {sorted(METRIC_PRESETS)}; got {metrics!r}.")
-    if neighbors not in ("exact", "pynndescent"):
-        raise ValueError(f"neighbors must be 'exact' or 'pynndescent'; got {neighbors!r}.")
+    check_choice("metrics", metrics, tuple(METRIC_PRESETS))
+    check_choice("neighbors", neighbors, NeighborMethod)
     keys = dict(obsm_keys) if isinstance(obsm_keys, Mapping) else {k: k for k in obsm_keys}
     if not keys:
-        raise ValueError("obsm_keys is empty; pass at least one embedding.")
+        raise InputError("obsm_keys is empty; pass at least one embedding.")
+    if dropna:
+        adata, n_dropped = drop_missing(adata, [batch_key, label_key])
+        if n_dropped:
+            warnings.warn(
+                f"integration_benchmark: left out {n_dropped} cell(s) with a missing "
+                f"{batch_key!r} or {label_key!r} (dropna=True).",
+                stacklevel=2,
+            )
     _check_inputs(adata, keys, batch_key, label_key)
 
     # A light copy: the embeddings renamed to the method names, obs, and the unintegrated PCA.
@@ -255,16 +265,43 @@ def batch_mixing(embedding: np.ndarray, batch: Sequence, n_neighbors: int = 15) 
 
     A quick, dependency-free sanity check of batch effects (no JAX compile); the scib metrics
     are the reference.
+
+    Parameters
+    ----------
+    embedding
+        ``(n_cells, n_dims)`` array.
+    batch
+        ``(n_cells,)`` batch labels; missing values are refused (see :mod:`qbm_lite.checks`).
+    n_neighbors
+        Neighbours per cell (the cell itself excluded).
+
+    Raises
+    ------
+    qbm_lite.checks.InputError
+        Shape mismatch, missing batch labels, non-finite embedding, fewer than two batches.
     """
     from sklearn.neighbors import NearestNeighbors
 
-    X = np.asarray(embedding)
-    codes = np.unique(np.asarray(batch), return_inverse=True)[1]
-    if X.shape[0] != codes.shape[0]:
-        raise ValueError(f"embedding has {X.shape[0]} rows but batch has {codes.shape[0]}.")
+    X = np.asarray(embedding, dtype=np.float64)
+    labels = pd.Series(np.asarray(batch, dtype=object))
+    if X.ndim != 2 or X.shape[0] != len(labels):
+        raise InputError(
+            f"embedding must have shape (n_cells, n_dims) with n_cells = len(batch) = "
+            f"{len(labels)}; got {X.shape}."
+        )
+    if labels.isna().any():
+        raise InputError(
+            f"batch has {int(labels.isna().sum())} missing value(s) out of {len(labels)} cells; "
+            "fill them or subset to the cells with a batch first."
+        )
+    if not np.isfinite(X).all():
+        raise InputError("embedding has NaN or infinite values; the method that wrote it diverged.")
+    codes = np.unique(labels.astype(str).to_numpy(), return_inverse=True)[1]
     counts = np.bincount(codes)
     if counts.size < 2:
-        raise ValueError("batch_mixing needs at least two batches.")
+        raise InputError("batch_mixing needs at least two batches.")
+    if n_neighbors >= X.shape[0]:
+        raise InputError(f"n_neighbors={n_neighbors} must be smaller than the {X.shape[0]} cells.")
     idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(X)[1][:, 1:]
     other = (codes[idx] != codes[:, None]).mean(axis=1)
     expected = 1.0 - (counts[codes] - 1) / (X.shape[0] - 1)
