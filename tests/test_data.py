@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy import stats
@@ -296,3 +297,53 @@ def test_add_batch_effect_on_real_cells(pbmc: ad.AnnData) -> None:
     assert after > before + 0.2
     with pytest.raises(ValueError, match="batch"):
         data.add_batch_effect(out)
+
+
+# --- prepare on degenerate input (issue 9.1): a clear error, never a crashed interpreter -------
+
+
+def _with_batches(sizes: list[int], seed: int = 0) -> ad.AnnData:
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    X = rng.negative_binomial(2, 0.3, size=(n, 120)).astype(np.float32)
+    names = np.repeat([f"B{i}" for i in range(len(sizes))], sizes)
+    obs = pd.DataFrame({"batch": names}, index=[f"c{i}" for i in range(n)])
+    return ad.AnnData(X, obs=obs)
+
+
+@pytest.mark.parametrize("flavor", ["seurat_v3", "pearson_residuals"])
+def test_prepare_refuses_a_one_cell_batch_and_names_it(flavor: str) -> None:
+    # seurat_v3's loess used to end the process with SIGSEGV here (100 + 100 + 1 cells).
+    a = _with_batches([100, 100, 1])
+    with pytest.raises(ValueError, match=r"'B2': 1 cell.*batch_key=None"):
+        data.prepare(a, n_top_genes=20, batch_key="batch", flavor=flavor)
+    # Two cells are enough; so is dropping the batch from the selection.
+    assert data.prepare(_with_batches([100, 100, 2]), 20, "batch", flavor=flavor).n_obs == 202
+    assert data.prepare(a, 20, batch_key=None, flavor=flavor).n_obs == 201
+
+
+@pytest.mark.parametrize("n_varying", [0, 3, 8])
+def test_prepare_refuses_batches_whose_genes_are_constant(n_varying: int) -> None:
+    a = _with_batches([100, 100])
+    a.X[:100, n_varying:] = 1  # batch B0: all genes but a few are constant
+    with pytest.raises(ValueError, match=rf"'B0': 100 cells but only {n_varying} varying"):
+        data.prepare(a, n_top_genes=20, batch_key="batch")
+    # Pearson residuals cope with genes that are constant within a batch.
+    out = data.prepare(a, n_top_genes=20, batch_key="batch", flavor="pearson_residuals")
+    assert np.isfinite(_dense(out.X)).all()
+
+
+def test_prepare_names_missing_batches_backed_data_and_empty_cells(tmp_path) -> None:
+    a = _with_batches([50, 50])
+    a.obs["batch"] = a.obs["batch"].astype(object)
+    a.obs.iloc[[3, 7], 0] = np.nan
+    with pytest.raises(ValueError, match=r"'batch'.*2 missing"):
+        data.prepare(a, 20, batch_key="batch")
+    b = _with_batches([50, 50])
+    b.write_h5ad(tmp_path / "b.h5ad")
+    with pytest.raises(ValueError, match="to_memory"):
+        data.prepare(ad.read_h5ad(tmp_path / "b.h5ad", backed="r"), 20)
+    c = _with_batches([50, 50])
+    c.X[5] = 0
+    with pytest.raises(ValueError, match="1 cell.*no counts"):
+        data.prepare(c, 20)

@@ -1,6 +1,7 @@
 """Data: bundled images, single-cell data (bundled, simulated, online registry)."""
 
 from qbm_lite.data.images import load_digits_binary
+from qbm_lite.data.prepare import prepare
 from qbm_lite.data.registry import (
     OFFLINE_DATASETS,
     REGISTRY,
@@ -15,7 +16,6 @@ from qbm_lite.data.singlecell import (
     load,
     load_krumsiek11,
     load_pbmc68k_reduced,
-    prepare,
 )
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anndata as ad
 import numpy as np
@@ -21,10 +21,7 @@ __all__ = [
     "load",
     "load_krumsiek11",
     "load_pbmc68k_reduced",
-    "prepare",
 ]
-
-HVGFlavor = Literal["seurat_v3", "pearson_residuals"]
 
 #: The per-cell target sum used to make ``pbmc68k_reduced.raw`` (scanpy's normalize_total).
 PBMC68K_TARGET_SUM = 1e4
@@ -177,95 +174,3 @@ def list_datasets() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("name")
-
-
-def prepare(
-    adata: ad.AnnData,
-    n_top_genes: int = 2000,
-    batch_key: str | None = None,
-    *,
-    layer: str = "counts",
-    flavor: HVGFlavor = "seurat_v3",
-    target_sum: float = 1e4,
-) -> ad.AnnData:
-    """Select highly variable genes on counts (batch-aware) and log-normalize ``X``.
-
-    Parameters
-    ----------
-    adata
-        Cells x genes with raw integer counts in ``layers[layer]`` (or in ``X`` if the layer is
-        missing, in which case they are copied into the layer).
-    n_top_genes
-        Number of highly variable genes to keep (all genes if there are fewer).
-    batch_key
-        Column of ``obs`` with the batch; genes are ranked within each batch and combined, so
-        that batch-specific genes do not dominate the selection.
-    layer
-        Layer holding the counts; it is kept, subset to the chosen genes.
-    flavor
-        ``"seurat_v3"`` (needs scikit-misc) or ``"pearson_residuals"``; both work on counts.
-    target_sum
-        Counts per cell after normalization, before ``log1p``.
-
-    Returns
-    -------
-    anndata.AnnData
-        A new object: the chosen genes, counts in ``layers[layer]``, ``X`` =
-        ``log1p(normalized counts)`` and ``var["highly_variable"]`` all True.
-    """
-    import scanpy as sc
-
-    if not isinstance(adata, ad.AnnData):
-        raise TypeError(f"prepare expects an AnnData, got {type(adata).__name__}.")
-    if batch_key is not None and batch_key not in adata.obs:
-        raise ValueError(
-            f"batch_key {batch_key!r} is not a column of adata.obs (columns: "
-            f"{list(adata.obs.columns)}); pass batch_key=None for a single batch."
-        )
-    if flavor not in ("seurat_v3", "pearson_residuals"):
-        raise ValueError(f"flavor must be 'seurat_v3' or 'pearson_residuals'; got {flavor!r}.")
-    adata = adata.copy()
-    if layer not in adata.layers:
-        if not counts_are_integers(adata.X):
-            raise ValueError(
-                f"adata.layers has no {layer!r} and adata.X is not integer counts; put the raw "
-                f"counts in adata.layers[{layer!r}] (e.g. restored as in load('pbmc68k_reduced'))."
-            )
-        adata.layers[layer] = adata.X.copy()
-    if not counts_are_integers(adata.layers[layer]):
-        raise ValueError(
-            f"adata.layers[{layer!r}] must hold non-negative integer counts; HVG selection and "
-            "count likelihoods need them."
-        )
-    n_top = min(int(n_top_genes), adata.n_vars)
-    if flavor == "seurat_v3":
-        try:
-            import skmisc  # noqa: F401
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "flavor='seurat_v3' needs scikit-misc: `pip install scikit-misc`, or use "
-                "flavor='pearson_residuals'."
-            ) from err
-        # seurat_v3 ranks genes with a loess fit; genes that are all zero in a batch break it.
-        sc.pp.filter_genes(adata, min_cells=1)
-        n_top = min(n_top, adata.n_vars)
-        sc.pp.highly_variable_genes(
-            adata, n_top_genes=n_top, flavor="seurat_v3", layer=layer, batch_key=batch_key
-        )
-    else:
-        sc.experimental.pp.highly_variable_genes(
-            adata, n_top_genes=n_top, flavor="pearson_residuals", layer=layer, batch_key=batch_key
-        )
-    adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
-    counts = adata.layers[layer]
-    adata.X = counts.copy().astype(np.float32)
-    sc.pp.normalize_total(adata, target_sum=target_sum)
-    sc.pp.log1p(adata)
-    adata.uns["prepare"] = {
-        "n_top_genes": n_top,
-        "batch_key": batch_key or "none",
-        "layer": layer,
-        "flavor": flavor,
-        "target_sum": target_sum,
-    }
-    return adata
