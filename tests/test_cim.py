@@ -23,6 +23,7 @@ from qbm_lite.samplers.cim import (
     spin_glass,
 )
 from qbm_lite.samplers.cim_dynamics import (
+    chaotic_amplitude_control,
     cim_amplitude_control,
     cim_langevin,
     simulated_bifurcation,
@@ -167,20 +168,65 @@ def test_langevin_records_snapshots():
 def test_amplitude_control_and_bifurcation_solve_two_spins():
     J = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # antiferromagnetic: spins anti-align
     h = torch.zeros(2)
-    steps = 300
-    pump, target = torch.linspace(-0.5, 1.0, steps), torch.linspace(1.0, 3.0, steps)
     gen = torch.Generator().manual_seed(1)
     x0 = 1e-3 * torch.randn(8, 2, generator=gen)
-    for rule in ("cac", "ahc"):
-        x = cim_amplitude_control(x0, h, J, pump, target, feedback=0.5, rule=rule).x
-        assert torch.all(torch.sign(x[:, 0]) == -torch.sign(x[:, 1]))
+    x = cim_amplitude_control(x0, h, J, 0.5, 2.0, 300, feedback=0.5).x
+    assert torch.all(torch.sign(x[:, 0]) == -torch.sign(x[:, 1]))
+    cac = chaotic_amplitude_control(x0, h, J, 300, feedback=0.5)
+    assert torch.all(cac.best_spins[:, 0] == -cac.best_spins[:, 1])
     sb = simulated_bifurcation(x0, x0.clone(), h, J, 100, c0=0.5, discrete=False)
     assert torch.all(sb.x.abs() <= 1.0)
     assert torch.all(torch.sign(sb.x[:, 0]) == -torch.sign(sb.x[:, 1]))
     dsb = simulated_bifurcation(x0, x0.clone(), h, J, 100, c0=0.5, discrete=True)
     assert torch.all(dsb.x.abs() <= 1.0)  # the walls hold
-    with pytest.raises(ValueError, match="rule"):
-        cim_amplitude_control(x0, h, J, pump, target, feedback=0.5, rule="chaos")
+    with pytest.raises(ValueError, match="target"):
+        cim_amplitude_control(x0, h, J, 0.5, 0.0, 10, feedback=0.5)
+
+
+def _reference_cac_step(x, e, xi, a, J, feedback, pump, dt):
+    """One Euler step of Leleu et al. (2021), eqs. for x and e, written out per spin in numpy."""
+    n = len(x)
+    x_new, e_new = np.empty(n), np.empty(n)
+    for i in range(n):
+        mvm = sum(J[i, j] * x[j] for j in range(n))
+        x_new[i] = x[i] + dt * ((pump - 1) * x[i] - x[i] ** 3 - feedback * e[i] * mvm)
+        e_new[i] = e[i] - dt * xi * (x[i] ** 2 - a) * e[i]
+    return x_new, e_new
+
+
+def test_chaotic_amplitude_control_follows_the_published_equations():
+    """Two steps of CAC against the equations written out by hand, including the modulated
+    target a = alpha + rho tanh(delta (H - H_opt)) and the growing error-variable rate."""
+    model = spin_glass(5, seed=0)
+    h, J = model.to_torch(dtype=torch.float64)
+    Jn = J.numpy()
+    x0 = torch.tensor([[0.3, -0.2, 0.1, -0.4, 0.25]], dtype=torch.float64)
+    kw = dict(feedback=0.7, pump=0.2, alpha=1.0, rho=1.5, delta=10.0, rate_growth=0.5, dt=0.1)
+    got = chaotic_amplitude_control(x0, h, J, 2, record_every=1, **kw)
+    x, e, xi = x0.numpy()[0], np.ones(5), 0.0
+    energy = lambda s: float(model.energy(s))  # noqa: E731
+    s0 = np.where(x >= 0, 1, -1)
+    H_opt = H = energy(s0)
+    for step in range(2):
+        a = kw["alpha"] + kw["rho"] * np.tanh(kw["delta"] * (H - H_opt))
+        x, e = _reference_cac_step(x, e, xi, a, Jn, kw["feedback"], kw["pump"], kw["dt"])
+        xi += kw["rate_growth"] * kw["dt"]
+        H = energy(np.where(x >= 0, 1, -1))
+        H_opt = min(H, H_opt)
+        np.testing.assert_allclose(got.snapshots[step + 1, 0].numpy(), x, atol=1e-12)
+    assert energy(got.best_spins[0].numpy()) == pytest.approx(H_opt)
+
+
+def test_cac_target_rises_when_the_energy_is_worse_than_the_best():
+    """The modulation is what makes CAC chaotic: a replica away from its best energy gets a
+    larger target amplitude. Check the recorded amplitudes differ from a run with rho = 0."""
+    model = spin_glass(30, seed=1)
+    h, J = model.to_torch()
+    x0 = 1e-3 * torch.randn(4, 30, generator=torch.Generator().manual_seed(0))
+    on = chaotic_amplitude_control(x0, h, J, 300, feedback=0.5, rho=1.0)
+    off = chaotic_amplitude_control(x0, h, J, 300, feedback=0.5, rho=0.0)
+    assert not torch.allclose(on.x, off.x)
+    assert float(on.x.abs().max()) <= 1.5 * 2**0.5 + 1e-6  # the amplitude guard holds
 
 
 # --- sampling: calibration and fidelity against exact enumeration ------------------------------
