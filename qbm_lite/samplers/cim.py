@@ -407,7 +407,9 @@ class SimulatedCIMSampler(TorchDimodSampler):
         # Symplectic Euler is stable while dt * omega < 2, omega^2 = c0 |lambda| + a0: a coupling
         # matrix with a large eigenvalue (e.g. Max-Cut's all-positive J) needs smaller steps, and
         # proportionally more of them (at most 4x).
-        dt = 1.25 if self.dynamics == "bsb" else 1.0
+        # bSB: 1.25 on dense SK instances; 1.0 on sparse graphs (Gset-like random graphs and
+        # toroidal grids, n = 800: median cut higher by 0.1-1 % at 300 steps). dSB: 1.0.
+        dt = 1.25 if self.dynamics == "bsb" and J32.layout == torch.strided else 1.0
         c0 = 0.5 * scale if self.dynamics == "bsb" else _bounded_gain(0.5 * scale, rho)
         dt_stable = 1.8 / math.sqrt(c0 * rho + 1.0)
         if dt_stable < dt:
