@@ -352,3 +352,75 @@ def test_sample_spins_accepts_parameters_that_require_grad():
         warnings.simplefilter("error")
         s = SimulatedCIMSampler(seed=0).sample_spins(h, J, 16, beta=1.0)
     assert not s.requires_grad and s.shape == (16, 8)
+
+
+# --- sparse couplings end to end ---------------------------------------------------------------
+def test_optimizer_couplings_choose_the_layout_by_density():
+    from qbm_lite.ising import gset_random_graph
+    from qbm_lite.samplers.cim import SPARSE_DENSITY, optimizer_couplings
+
+    sparse_graph = gset_random_graph(400, 0.02, seed=0)
+    _, J = sparse_graph.to_torch()
+    assert optimizer_couplings(J).layout == torch.sparse_csr
+    assert optimizer_couplings(J.to_dense()).layout == torch.sparse_csr  # dense but sparse
+    _, Jd = spin_glass(300, seed=0).to_torch()
+    assert optimizer_couplings(Jd).layout == torch.strided
+    assert optimizer_couplings(Jd.to_sparse()).layout == torch.strided  # sparse but dense
+    _, Js = spin_glass(20, seed=0).to_torch()
+    assert optimizer_couplings(Js).layout == torch.strided  # small: stays dense
+    assert 0 < SPARSE_DENSITY < 1
+
+
+@pytest.mark.parametrize("dynamics", ["bsb", "dsb", "cac", "ahc"])
+def test_sparse_and_dense_inputs_give_the_same_optimizer_result(dynamics):
+    """The same problem as a dense tensor and as a sparse one: identical spins (same seed)."""
+    from qbm_lite.ising import gset_toroidal_grid
+
+    model = gset_toroidal_grid(16, 16, seed=1)  # n = 256, density 1.6 %: runs as CSR
+    h, J = model.to_torch()
+    sampler = SimulatedCIMSampler(dynamics=dynamics, num_steps=60, seed=0)
+    a = sampler.optimize_spins(h, J, 4, generator=torch.Generator().manual_seed(3))
+    b = sampler.optimize_spins(h, J.to_dense(), 4, generator=torch.Generator().manual_seed(3))
+    e_a, e_b = model.energy(a.numpy()), model.energy(b.numpy())
+    np.testing.assert_allclose(e_a, e_b, atol=1e-6)
+
+
+def test_gset_like_graph_solved_through_dimod_with_sparse_couplings():
+    from dwave.samplers import SimulatedAnnealingSampler
+
+    from qbm_lite.ising import gset_random_graph, maxcut_value
+
+    graph = gset_random_graph(300, 0.03, seed=4)
+    bqm = graph.to_bqm()
+    ss = SimulatedCIMSampler(seed=0).sample(bqm, num_reads=16)
+    dimod.testing.assert_sampleset_energies(ss, bqm)
+    sa = SimulatedAnnealingSampler().sample(bqm, num_reads=16, num_sweeps=1000, seed=0)
+
+    def cut(sampleset):
+        order = [sampleset.variables.index(i) for i in range(300)]
+        return maxcut_value(graph, sampleset.record.sample[:, order])
+
+    assert cut(ss).max() >= 0.98 * cut(sa).max()  # within 2 % of SA's best cut
+
+
+def test_num_sampling_steps_counts_the_integration_steps():
+    sampler = SimulatedCIMSampler(seed=0)
+    h, J = spin_glass(10, seed=0).to_torch()
+    steps = sampler.num_sampling_steps(h, J, beta=1.0)
+    traj = sampler.sample_trajectory(h, J, 2, beta=1.0, record_every=1)
+    assert steps == len(traj.times) - 1 >= sampler.ramp_steps + sampler.hold_steps
+
+
+def test_time_to_target_reports_not_reached_and_cumulative_time():
+    from qbm_lite.samplers.benchmarking import TimedRun, run_annealing, run_cim, time_to_target
+
+    runs = [TimedRun(np.ones((1, 2)), wall, wall) for wall in (0.1, 0.2, 0.4)]
+    ladder = [(25, -1.0, runs[0]), (50, -2.0, runs[1]), (100, -3.0, runs[2])]
+    k, run, total = time_to_target(ladder, -2.0)
+    assert k == 50 and run is runs[1] and total == pytest.approx(0.3)
+    assert time_to_target(ladder, -3.5) is None
+    model = spin_glass(12, seed=0)
+    sa = run_annealing(model, 50, num_reads=4)
+    cim = run_cim(model, SimulatedCIMSampler(seed=0), 30, num_reads=4)
+    for r in (sa, cim):
+        assert r.spins.shape == (4, 12) and r.wall > 0 and r.energies(model).shape == (4,)

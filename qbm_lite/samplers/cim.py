@@ -433,6 +433,27 @@ class SimulatedCIMSampler(TorchDimodSampler):
         nominal = self.calibration.to_nominal(float(beta))
         return nominal * self.noise**2 / (2.0 * (self.pump - 1.0))
 
+    def _sampling_schedule(
+        self, J32: torch.Tensor, beta: float, nominal: bool
+    ) -> tuple[float, float, torch.Tensor]:
+        """Feedback gain, time step and pump per step of a sampling run at ``beta``."""
+        amp2 = self.pump - 1.0
+        eps = float(beta) * self.noise**2 / (2.0 * amp2) if nominal else self.feedback_for(beta)
+        # Euler stability: the stiffest direction has rate about 2 (p - 1) + eps * ||J||_2.
+        rate = 2.0 * amp2 + eps * _spectral_norm(J32)
+        dt = min(self.dt, 0.5 / rate)
+        stretch = min(self.dt / dt, 10.0)
+        ramp, hold = round(self.ramp_steps * stretch), max(round(self.hold_steps * stretch), 1)
+        pump = torch.cat([torch.linspace(0.0, self.pump, ramp), torch.full((hold,), self.pump)])
+        return eps, dt, pump
+
+    def num_sampling_steps(self, h: torch.Tensor, J: torch.Tensor, beta: float = 1.0) -> int:
+        """Integration steps of one sampling run at ``beta`` (ramp plus hold, stretched when the
+        feedback is strong). Each step costs one product with ``J``, about one Metropolis sweep,
+        which is the unit of an equal-work comparison."""
+        check_problem(h, J, 1, beta)
+        return len(self._sampling_schedule(optimizer_couplings(_as_float32(J)), beta, False)[2])
+
     @_with_threads
     def sample_trajectory(
         self,
@@ -455,13 +476,7 @@ class SimulatedCIMSampler(TorchDimodSampler):
         gen = generator or self._generator(h.device)
         h32, J32 = _as_float32(h), optimizer_couplings(_as_float32(J))
         amp2 = self.pump - 1.0
-        eps = float(beta) * self.noise**2 / (2.0 * amp2) if nominal else self.feedback_for(beta)
-        # Euler stability: the stiffest direction has rate about 2 (p - 1) + eps * ||J||_2.
-        rate = 2.0 * amp2 + eps * _spectral_norm(J32)
-        dt = min(self.dt, 0.5 / rate)
-        stretch = min(self.dt / dt, 10.0)
-        ramp, hold = round(self.ramp_steps * stretch), max(round(self.hold_steps * stretch), 1)
-        pump = torch.cat([torch.linspace(0.0, self.pump, ramp), torch.full((hold,), self.pump)])
+        eps, dt, pump = self._sampling_schedule(J32, beta, nominal)
         callback, bar = self._progress_callback(len(pump), "CIM (sampling)")
         x0 = torch.zeros((int(num_samples), h.shape[0]), device=h.device, dtype=torch.float32)
         with small_problem_threads(h.shape[0]):
