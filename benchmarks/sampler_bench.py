@@ -9,8 +9,8 @@ processes (the load average is printed), CPU times much less so.
 
 Fair timing: both solvers start from the same ``IsingModel`` and every timer includes the
 conversions each needs (``to_bqm`` and reading the SampleSet back for SA; ``to_torch`` for the
-CIM). Both run on one thread (dwave-samplers' SA is single-threaded; the CIM's default
-``num_threads=1``), 32 reads each.
+CIM), through ``qbm_lite.samplers.benchmarking``. Both run on one thread (dwave-samplers' SA is
+single-threaded; the CIM's default ``num_threads=1``), 32 reads each.
 
 Optimization:
 
@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from dwave.samplers import SimulatedAnnealingSampler
 
 from qbm_lite.exact import ExactBoltzmann, empirical_distribution, total_variation
 from qbm_lite.ising import (
@@ -53,6 +52,7 @@ from qbm_lite.ising import (
     maxcut_value,
     sherrington_kirkpatrick,
 )
+from qbm_lite.samplers.benchmarking import TimedRun, run_annealing, run_cim
 from qbm_lite.samplers.cim import SimulatedCIMSampler, default_num_steps, spin_glass
 from qbm_lite.samplers.cim_dynamics import torch_threads
 from qbm_lite.samplers.exact import ExactSampler
@@ -79,24 +79,8 @@ class Run:
         return float(self.scores.max())
 
 
-def timed(fn: Callable[[], np.ndarray], score: Callable[[np.ndarray], np.ndarray]) -> Run:
-    t0, c0 = time.perf_counter(), time.process_time()
-    spins = fn()
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return Run(np.asarray(score(spins), dtype=float), wall, cpu)
-
-
-def sa_spins(model: IsingModel, sweeps: int) -> np.ndarray:
-    """SA from the model: conversion to a BQM, sampling, and the spins back in column order."""
-    ss = SimulatedAnnealingSampler().sample(
-        model.to_bqm(), num_reads=READS, num_sweeps=sweeps, seed=0
-    )
-    return ss.record.sample[:, [ss.variables.index(i) for i in range(model.n)]]
-
-
-def cim_spins(model: IsingModel, steps: int | None, cim: SimulatedCIMSampler) -> np.ndarray:
-    h, J = model.to_torch()
-    return cim.optimize_spins(h, J, READS, num_steps=steps).numpy()
+def scored(run: TimedRun, score: Callable[[np.ndarray], np.ndarray]) -> Run:
+    return Run(np.asarray(score(run.spins), dtype=float), run.wall, run.cpu)
 
 
 def line(name: str, r: Run, unit: str) -> str:
@@ -111,17 +95,17 @@ def bench_instance(model: IsingModel, label: str, score, unit: str, sa_sweeps: l
     print(f"{label}  (load average {os.getloadavg()[0]:.1f})", flush=True)
     sa = {}
     for sweeps in sa_sweeps:
-        sa[sweeps] = timed(lambda s=sweeps: sa_spins(model, s), score)
+        sa[sweeps] = scored(run_annealing(model, sweeps, READS), score)
         print(line(f"SA {sweeps} sweeps", sa[sweeps], unit), flush=True)
     cim = SimulatedCIMSampler(seed=0)
-    cim_spins(model, 5, cim)  # warm-up (allocations, thread pool)
-    default = timed(lambda: cim_spins(model, None, cim), score)
+    run_cim(model, cim, 5, READS)  # warm-up (allocations, thread pool)
+    default = scored(run_cim(model, cim, None, READS), score)
     steps = default_num_steps(model.n)
     print(line(f"CIM defaults ({steps} st)", default, unit), flush=True)
     ladder, cumulative = [], 0.0
     hardest = max(r.median for r in sa.values())
     for k in LADDER:
-        r = timed(lambda k=k: cim_spins(model, k, cim), score)
+        r = scored(run_cim(model, cim, k, READS), score)
         cumulative += r.wall
         ladder.append((k, r, cumulative))
         print(line(f"CIM {k} steps", r, unit), flush=True)

@@ -40,6 +40,7 @@ __all__ = [
     "KaiwuSampler",
     "from_kaiwu_solutions",
     "kaiwu_cim_optimizer",
+    "precision_loss",
     "reduce_precision",
     "to_kaiwu_matrix",
 ]
@@ -82,29 +83,41 @@ def from_kaiwu_solutions(solutions: np.ndarray, n: int) -> np.ndarray:
     return (sol[:, :n] * sol[:, n:]).astype(np.int8)  # flip where the auxiliary spin is -1
 
 
+def _scale_factor(M: np.ndarray, bits: int) -> float:
+    if not 2 <= int(bits) <= 32:
+        raise ValueError(f"bits must be between 2 and 32; got {bits}.")
+    top = float(np.abs(M).max()) if M.size else 0.0
+    return (2 ** (int(bits) - 1) - 1) / top if top > 0 else 1.0
+
+
+def precision_loss(M: np.ndarray, bits: int = 8) -> float:
+    """Largest relative change of a non-zero coefficient when ``M`` is rounded to ``bits`` bits
+    (1.0 when a coefficient rounds to zero); 0 for a matrix the device represents exactly."""
+    factor = _scale_factor(M, bits)
+    nonzero = M != 0
+    if not nonzero.any():
+        return 0.0
+    scaled = M[nonzero] * factor
+    return float(np.max(np.abs(np.round(scaled) - scaled) / np.abs(scaled)))
+
+
 def reduce_precision(M: np.ndarray, bits: int = 8) -> tuple[np.ndarray, float]:
     """Scale ``M`` to signed ``bits``-bit integers (max ``|M|`` to ``2**(bits-1) - 1``) and round.
 
     Returns the integer matrix and the scale factor (``M_int ≈ factor · M``). Warns when a
-    non-zero coefficient rounds to zero or any coefficient moves by more than 10 % of itself,
-    which can change the ground state (the hardware's precision limit; Kaiwu offers
-    precision-adaptation methods for such matrices).
+    non-zero coefficient rounds to zero or any coefficient moves by more than 10 % of itself
+    (:func:`precision_loss`), which can change the ground state (the hardware's precision limit;
+    Kaiwu offers precision-adaptation methods for such matrices).
     """
-    if not 2 <= int(bits) <= 32:
-        raise ValueError(f"bits must be between 2 and 32; got {bits}.")
-    top = float(np.abs(M).max()) if M.size else 0.0
-    if top == 0.0:
-        return np.zeros_like(M), 1.0
-    factor = (2 ** (int(bits) - 1) - 1) / top
+    factor = _scale_factor(M, bits)
     M_int = np.round(M * factor)
-    nonzero = M != 0
-    lost = int(np.sum(nonzero & (M_int == 0)) // 2)
-    rel = np.abs(M_int - M * factor)[nonzero] / np.abs(M * factor)[nonzero]
-    if lost or (rel.size and float(rel.max()) > 0.1):
+    lost = int(np.sum((M != 0) & (M_int == 0)) // 2)
+    loss = precision_loss(M, bits)
+    if lost or loss > 0.1:
         warnings.warn(
             f"reducing the Ising matrix to {bits}-bit integers erased {lost} couplings and "
-            f"moved coefficients by up to {100 * float(rel.max()):.0f} %: the device may "
-            "solve a different problem. Rescale or split large coefficients first.",
+            f"moved coefficients by up to {100 * loss:.0f} %: the device may solve a "
+            "different problem. Rescale or split large coefficients first.",
             UserWarning,
             stacklevel=3,
         )
