@@ -20,8 +20,7 @@ from scipy.optimize import brentq
 from qbm_lite.exact import ExactBoltzmann
 from qbm_lite.ising import IsingModel
 
-__all__ = [
-    "DEFAULT_CALIBRATION_PATH",
+__all__ = [  # DEFAULT_CALIBRATION_PATH is importable but not listed: its value is a local path
     "CIMCalibration",
     "default_calibration_models",
     "fit_effective_beta",
