@@ -141,5 +141,5 @@ def plot_tv_vs_sweeps(
     ax.set_xlabel("Metropolis sweeps")
     ax.set_ylabel("TV distance to exact")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize="small")
     return ax
