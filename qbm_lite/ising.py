@@ -10,8 +10,10 @@ spins (a ferromagnet has ``J_ij < 0``). The Boltzmann distribution is ``p(s) ∝
 
 from __future__ import annotations
 
+import io
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dimod
 import numpy as np
@@ -21,11 +23,18 @@ import torch
 __all__ = [
     "IsingModel",
     "check_spins",
+    "cut_to_energy",
     "cut_value",
+    "energy_to_cut",
     "ferromagnet_2d",
+    "gset_random_graph",
+    "gset_toroidal_grid",
     "ising_energy",
     "max_cut",
+    "maxcut_value",
+    "read_gset",
     "sherrington_kirkpatrick",
+    "write_gset",
 ]
 
 Couplings = np.ndarray | sp.sparray | sp.spmatrix
@@ -269,7 +278,187 @@ def max_cut(
     return IsingModel(np.zeros(n), upper + upper.T)
 
 
-def cut_value(model: IsingModel, states: np.ndarray) -> np.ndarray | float:
-    """Cut weight of each spin assignment for a Max-Cut model made by :func:`max_cut`."""
-    total = 0.5 * float(model.J.sum())
-    return (total - (model.energy(states) - model.offset)) / 2.0
+def _check_graph_model(model: IsingModel) -> float:
+    """The total edge weight ``W = Σ_{i<j} w_ij`` of a Max-Cut model (fields must be zero)."""
+    if np.any(model.h != 0):
+        raise ValueError(
+            "a Max-Cut model has no fields (J_ij = w_ij, h = 0); this model has non-zero h, so "
+            "its energies are not cuts. Build it with read_gset, gset_random_graph, "
+            "gset_toroidal_grid or max_cut."
+        )
+    return 0.5 * float(model.J.sum())
+
+
+def maxcut_value(model: IsingModel, states: np.ndarray | Sequence) -> np.ndarray | float:
+    """Cut weight ``Σ_{i<j} w_ij (1 - s_i s_j) / 2`` of one state ``(n,)`` or a batch ``(m, n)``.
+
+    The model is the Max-Cut Ising model of a weighted graph, ``J_ij = w_ij`` and ``h = 0``
+    (:func:`read_gset`, :func:`gset_random_graph`, :func:`max_cut`); the spins' signs give the two
+    sides of the cut. Minimizing the energy ``Σ_{i<j} w_ij s_i s_j`` maximizes the cut.
+
+    Raises
+    ------
+    ValueError
+        If the model has fields (it is then not a Max-Cut model).
+    """
+    return energy_to_cut(model, model.energy(states))
+
+
+def energy_to_cut(model: IsingModel, energy: np.ndarray | float) -> np.ndarray | float:
+    """The cut of a state from its Ising energy: ``cut = (W - (E - offset)) / 2``."""
+    total = _check_graph_model(model)
+    cut = (total - (np.asarray(energy, dtype=np.float64) - model.offset)) / 2.0
+    return float(cut) if cut.ndim == 0 else cut
+
+
+def cut_to_energy(model: IsingModel, cut: np.ndarray | float) -> np.ndarray | float:
+    """The Ising energy of a state from its cut: ``E = offset + W - 2 cut``."""
+    total = _check_graph_model(model)
+    energy = model.offset + total - 2.0 * np.asarray(cut, dtype=np.float64)
+    return float(energy) if energy.ndim == 0 else energy
+
+
+#: The former name of :func:`maxcut_value` (kept working).
+cut_value = maxcut_value
+
+
+# --- the Gset / rudy format ------------------------------------------------------------------
+def read_gset(source: str | Path | io.TextIOBase) -> IsingModel:
+    """Read a graph in the Gset / rudy edge-list format as a sparse Max-Cut Ising model.
+
+    The format (Helmberg and Rendl's Gset, generated with Rinaldi's ``rudy``): a first line
+    ``n m`` (nodes, edges), then ``m`` lines ``i j w`` with 1-based node indices and an integer or
+    real weight. The model has ``J_ij = w_ij`` (summed over repeated edges), ``h = 0``, and spin
+    ``i - 1`` for node ``i``, so :func:`maxcut_value` gives a state's cut.
+
+    Parameters
+    ----------
+    source
+        A path, or an open text file.
+
+    Raises
+    ------
+    ValueError
+        On a malformed header, a line that is not ``i j w``, a node outside ``1..n``, a self-loop,
+        or a number of edge lines different from ``m``; the message names the line.
+    """
+    if isinstance(source, str | Path):
+        with open(source) as fh:
+            return read_gset(fh)
+    lines = [(k + 1, ln.split()) for k, ln in enumerate(source) if ln.strip()]
+    if not lines or len(lines[0][1]) != 2:
+        raise ValueError("a Gset file starts with a line 'n m' (number of nodes and of edges).")
+    try:
+        n, m = (int(v) for v in lines[0][1])
+    except ValueError as err:
+        raise ValueError(f"line 1: 'n m' must be two integers; got {lines[0][1]}.") from err
+    if n < 1 or m < 0:
+        raise ValueError(f"line 1: need n >= 1 and m >= 0; got n={n}, m={m}.")
+    edges = lines[1:]
+    if len(edges) != m:
+        raise ValueError(f"the header announces m={m} edges but the file has {len(edges)} lines.")
+    rows, cols, data = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m)
+    for e, (lineno, parts) in enumerate(edges):
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            i, j, w = int(parts[0]), int(parts[1]), float(parts[2])
+        except ValueError as err:
+            raise ValueError(f"line {lineno}: expected 'i j w'; got {' '.join(parts)!r}.") from err
+        if not (1 <= i <= n and 1 <= j <= n):
+            raise ValueError(f"line {lineno}: node indices must be in 1..{n}; got {i} {j}.")
+        if i == j:
+            raise ValueError(f"line {lineno}: self-loop {i} {i}; a cut never contains one.")
+        rows[e], cols[e], data[e] = min(i, j) - 1, max(i, j) - 1, w
+    upper = sp.coo_array((data, (rows, cols)), shape=(n, n)).tocsr()
+    return IsingModel(np.zeros(n), upper + upper.T)
+
+
+def write_gset(model: IsingModel, target: str | Path | io.TextIOBase) -> None:
+    """Write a Max-Cut model (``h = 0``) in the Gset / rudy format read by :func:`read_gset`."""
+    _check_graph_model(model)
+    upper = sp.triu(sp.coo_array(model.J), k=1).tocoo()
+    keep = upper.data != 0
+    r, c, w = upper.row[keep], upper.col[keep], upper.data[keep]
+    order = np.lexsort((c, r))
+    fmt = (lambda v: str(int(v))) if np.all(w == np.round(w)) else repr
+    body = "".join(
+        f"{i + 1} {j + 1} {fmt(v)}\n" for i, j, v in zip(r[order], c[order], w[order], strict=True)
+    )
+    text = f"{model.n} {len(w)}\n" + body
+    if isinstance(target, str | Path):
+        Path(target).write_text(text)
+    else:
+        target.write(text)
+
+
+def _edge_weights(rng: np.random.Generator, m: int, weights: str) -> np.ndarray:
+    if weights == "unit":
+        return np.ones(m)
+    if weights == "pm1":
+        return rng.choice([-1.0, 1.0], size=m)
+    raise ValueError(f"weights must be 'unit' or 'pm1'; got {weights!r}.")
+
+
+def gset_random_graph(
+    n: int, density: float = 0.01, weights: str = "unit", seed: int | None = None
+) -> IsingModel:
+    """A Gset-like random graph ``G(n, p)`` as a sparse Max-Cut model (``J_ij = w_ij``).
+
+    Gset's random graphs (e.g. G22, G43: about 1 % density, unit weights; G6-G10, G27-G31:
+    ±1 weights) were drawn by ``rudy`` as Erdős–Rényi graphs; this draws an instance of the same
+    family (not the published graph itself, which is not shipped).
+
+    Parameters
+    ----------
+    n
+        Number of nodes (>= 2).
+    density
+        Edge probability ``p`` in (0, 1].
+    weights
+        ``"unit"`` (all 1) or ``"pm1"`` (±1 with equal probability).
+    seed
+        Seed of the generator.
+    """
+    if n < 2:
+        raise ValueError(f"n must be at least 2; got {n}.")
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1]; got {density}.")
+    rng = np.random.default_rng(seed)
+    rows, cols = np.triu_indices(n, 1)
+    keep = rng.random(rows.size) < density
+    rows, cols = rows[keep], cols[keep]
+    upper = sp.coo_array((_edge_weights(rng, rows.size, weights), (rows, cols)), shape=(n, n))
+    upper = upper.tocsr()
+    return IsingModel(np.zeros(n), upper + upper.T)
+
+
+def gset_toroidal_grid(
+    rows: int, cols: int, weights: str = "pm1", seed: int | None = None
+) -> IsingModel:
+    """A Gset-like toroidal 2-D grid (periodic in both directions) as a sparse Max-Cut model.
+
+    Gset's toroidal instances (G11-G13: 800 nodes; G32-G34: 2,000; G48-G50: 3,000) are 2-D
+    tori with ±1 weights: a 2-D ±J spin glass. Node ``r * cols + c`` sits at row ``r``, column
+    ``c``; every node has four neighbours.
+
+    Parameters
+    ----------
+    rows, cols
+        Grid size (each >= 3, so that the four neighbours are distinct).
+    weights
+        ``"pm1"`` (default, as in Gset) or ``"unit"`` (an antiferromagnet).
+    seed
+        Seed of the generator.
+    """
+    if rows < 3 or cols < 3:
+        raise ValueError(f"rows and cols must be at least 3; got {rows} x {cols}.")
+    rng = np.random.default_rng(seed)
+    idx = np.arange(rows * cols).reshape(rows, cols)
+    a = np.concatenate([idx.ravel(), idx.ravel()])
+    b = np.concatenate([np.roll(idx, -1, axis=1).ravel(), np.roll(idx, -1, axis=0).ravel()])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    n = rows * cols
+    w = _edge_weights(rng, lo.size, weights)
+    upper = sp.coo_array((w, (lo, hi)), shape=(n, n)).tocsr()
+    return IsingModel(np.zeros(n), upper + upper.T)

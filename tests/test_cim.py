@@ -23,6 +23,7 @@ from qbm_lite.samplers.cim import (
     spin_glass,
 )
 from qbm_lite.samplers.cim_dynamics import (
+    chaotic_amplitude_control,
     cim_amplitude_control,
     cim_langevin,
     simulated_bifurcation,
@@ -167,20 +168,65 @@ def test_langevin_records_snapshots():
 def test_amplitude_control_and_bifurcation_solve_two_spins():
     J = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # antiferromagnetic: spins anti-align
     h = torch.zeros(2)
-    steps = 300
-    pump, target = torch.linspace(-0.5, 1.0, steps), torch.linspace(1.0, 3.0, steps)
     gen = torch.Generator().manual_seed(1)
     x0 = 1e-3 * torch.randn(8, 2, generator=gen)
-    for rule in ("cac", "ahc"):
-        x = cim_amplitude_control(x0, h, J, pump, target, feedback=0.5, rule=rule).x
-        assert torch.all(torch.sign(x[:, 0]) == -torch.sign(x[:, 1]))
+    x = cim_amplitude_control(x0, h, J, 0.5, 2.0, 300, feedback=0.5).x
+    assert torch.all(torch.sign(x[:, 0]) == -torch.sign(x[:, 1]))
+    cac = chaotic_amplitude_control(x0, h, J, 300, feedback=0.5)
+    assert torch.all(cac.best_spins[:, 0] == -cac.best_spins[:, 1])
     sb = simulated_bifurcation(x0, x0.clone(), h, J, 100, c0=0.5, discrete=False)
     assert torch.all(sb.x.abs() <= 1.0)
     assert torch.all(torch.sign(sb.x[:, 0]) == -torch.sign(sb.x[:, 1]))
     dsb = simulated_bifurcation(x0, x0.clone(), h, J, 100, c0=0.5, discrete=True)
     assert torch.all(dsb.x.abs() <= 1.0)  # the walls hold
-    with pytest.raises(ValueError, match="rule"):
-        cim_amplitude_control(x0, h, J, pump, target, feedback=0.5, rule="chaos")
+    with pytest.raises(ValueError, match="target"):
+        cim_amplitude_control(x0, h, J, 0.5, 0.0, 10, feedback=0.5)
+
+
+def _reference_cac_step(x, e, xi, a, J, feedback, pump, dt):
+    """One Euler step of Leleu et al. (2021), eqs. for x and e, written out per spin in numpy."""
+    n = len(x)
+    x_new, e_new = np.empty(n), np.empty(n)
+    for i in range(n):
+        mvm = sum(J[i, j] * x[j] for j in range(n))
+        x_new[i] = x[i] + dt * ((pump - 1) * x[i] - x[i] ** 3 - feedback * e[i] * mvm)
+        e_new[i] = e[i] - dt * xi * (x[i] ** 2 - a) * e[i]
+    return x_new, e_new
+
+
+def test_chaotic_amplitude_control_follows_the_published_equations():
+    """Two steps of CAC against the equations written out by hand, including the modulated
+    target a = alpha + rho tanh(delta (H - H_opt)) and the growing error-variable rate."""
+    model = spin_glass(5, seed=0)
+    h, J = model.to_torch(dtype=torch.float64)
+    Jn = J.numpy()
+    x0 = torch.tensor([[0.3, -0.2, 0.1, -0.4, 0.25]], dtype=torch.float64)
+    kw = dict(feedback=0.7, pump=0.2, alpha=1.0, rho=1.5, delta=10.0, rate_growth=0.5, dt=0.1)
+    got = chaotic_amplitude_control(x0, h, J, 2, record_every=1, **kw)
+    x, e, xi = x0.numpy()[0], np.ones(5), 0.0
+    energy = lambda s: float(model.energy(s))  # noqa: E731
+    s0 = np.where(x >= 0, 1, -1)
+    H_opt = H = energy(s0)
+    for step in range(2):
+        a = kw["alpha"] + kw["rho"] * np.tanh(kw["delta"] * (H - H_opt))
+        x, e = _reference_cac_step(x, e, xi, a, Jn, kw["feedback"], kw["pump"], kw["dt"])
+        xi += kw["rate_growth"] * kw["dt"]
+        H = energy(np.where(x >= 0, 1, -1))
+        H_opt = min(H, H_opt)
+        np.testing.assert_allclose(got.snapshots[step + 1, 0].numpy(), x, atol=1e-12)
+    assert energy(got.best_spins[0].numpy()) == pytest.approx(H_opt)
+
+
+def test_cac_target_rises_when_the_energy_is_worse_than_the_best():
+    """The modulation is what makes CAC chaotic: a replica away from its best energy gets a
+    larger target amplitude. Check the recorded amplitudes differ from a run with rho = 0."""
+    model = spin_glass(30, seed=1)
+    h, J = model.to_torch()
+    x0 = 1e-3 * torch.randn(4, 30, generator=torch.Generator().manual_seed(0))
+    on = chaotic_amplitude_control(x0, h, J, 300, feedback=0.5, rho=1.0)
+    off = chaotic_amplitude_control(x0, h, J, 300, feedback=0.5, rho=0.0)
+    assert not torch.allclose(on.x, off.x)
+    assert float(on.x.abs().max()) <= 1.5 * 2**0.5 + 1e-6  # the amplitude guard holds
 
 
 # --- sampling: calibration and fidelity against exact enumeration ------------------------------
@@ -306,3 +352,75 @@ def test_sample_spins_accepts_parameters_that_require_grad():
         warnings.simplefilter("error")
         s = SimulatedCIMSampler(seed=0).sample_spins(h, J, 16, beta=1.0)
     assert not s.requires_grad and s.shape == (16, 8)
+
+
+# --- sparse couplings end to end ---------------------------------------------------------------
+def test_optimizer_couplings_choose_the_layout_by_density():
+    from qbm_lite.ising import gset_random_graph
+    from qbm_lite.samplers.cim import SPARSE_DENSITY, optimizer_couplings
+
+    sparse_graph = gset_random_graph(400, 0.02, seed=0)
+    _, J = sparse_graph.to_torch()
+    assert optimizer_couplings(J).layout == torch.sparse_csr
+    assert optimizer_couplings(J.to_dense()).layout == torch.sparse_csr  # dense but sparse
+    _, Jd = spin_glass(300, seed=0).to_torch()
+    assert optimizer_couplings(Jd).layout == torch.strided
+    assert optimizer_couplings(Jd.to_sparse()).layout == torch.strided  # sparse but dense
+    _, Js = spin_glass(20, seed=0).to_torch()
+    assert optimizer_couplings(Js).layout == torch.strided  # small: stays dense
+    assert 0 < SPARSE_DENSITY < 1
+
+
+@pytest.mark.parametrize("dynamics", ["bsb", "dsb", "cac", "ahc"])
+def test_sparse_and_dense_inputs_give_the_same_optimizer_result(dynamics):
+    """The same problem as a dense tensor and as a sparse one: identical spins (same seed)."""
+    from qbm_lite.ising import gset_toroidal_grid
+
+    model = gset_toroidal_grid(16, 16, seed=1)  # n = 256, density 1.6 %: runs as CSR
+    h, J = model.to_torch()
+    sampler = SimulatedCIMSampler(dynamics=dynamics, num_steps=60, seed=0)
+    a = sampler.optimize_spins(h, J, 4, generator=torch.Generator().manual_seed(3))
+    b = sampler.optimize_spins(h, J.to_dense(), 4, generator=torch.Generator().manual_seed(3))
+    e_a, e_b = model.energy(a.numpy()), model.energy(b.numpy())
+    np.testing.assert_allclose(e_a, e_b, atol=1e-6)
+
+
+def test_gset_like_graph_solved_through_dimod_with_sparse_couplings():
+    from dwave.samplers import SimulatedAnnealingSampler
+
+    from qbm_lite.ising import gset_random_graph, maxcut_value
+
+    graph = gset_random_graph(300, 0.03, seed=4)
+    bqm = graph.to_bqm()
+    ss = SimulatedCIMSampler(seed=0).sample(bqm, num_reads=16)
+    dimod.testing.assert_sampleset_energies(ss, bqm)
+    sa = SimulatedAnnealingSampler().sample(bqm, num_reads=16, num_sweeps=1000, seed=0)
+
+    def cut(sampleset):
+        order = [sampleset.variables.index(i) for i in range(300)]
+        return maxcut_value(graph, sampleset.record.sample[:, order])
+
+    assert cut(ss).max() >= 0.98 * cut(sa).max()  # within 2 % of SA's best cut
+
+
+def test_num_sampling_steps_counts_the_integration_steps():
+    sampler = SimulatedCIMSampler(seed=0)
+    h, J = spin_glass(10, seed=0).to_torch()
+    steps = sampler.num_sampling_steps(h, J, beta=1.0)
+    traj = sampler.sample_trajectory(h, J, 2, beta=1.0, record_every=1)
+    assert steps == len(traj.times) - 1 >= sampler.ramp_steps + sampler.hold_steps
+
+
+def test_time_to_target_reports_not_reached_and_cumulative_time():
+    from qbm_lite.samplers.benchmarking import TimedRun, run_annealing, run_cim, time_to_target
+
+    runs = [TimedRun(np.ones((1, 2)), wall, wall) for wall in (0.1, 0.2, 0.4)]
+    ladder = [(25, -1.0, runs[0]), (50, -2.0, runs[1]), (100, -3.0, runs[2])]
+    k, run, total = time_to_target(ladder, -2.0)
+    assert k == 50 and run is runs[1] and total == pytest.approx(0.3)
+    assert time_to_target(ladder, -3.5) is None
+    model = spin_glass(12, seed=0)
+    sa = run_annealing(model, 50, num_reads=4)
+    cim = run_cim(model, SimulatedCIMSampler(seed=0), 30, num_reads=4)
+    for r in (sa, cim):
+        assert r.spins.shape == (4, 12) and r.wall > 0 and r.energies(model).shape == (4,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import dimod
@@ -16,11 +17,18 @@ from qbm_lite.exact import ExactBoltzmann
 from qbm_lite.ising import (
     IsingModel,
     check_spins,
+    cut_to_energy,
     cut_value,
+    energy_to_cut,
     ferromagnet_2d,
+    gset_random_graph,
+    gset_toroidal_grid,
     ising_energy,
     max_cut,
+    maxcut_value,
+    read_gset,
     sherrington_kirkpatrick,
+    write_gset,
 )
 
 finite = st.floats(-5, 5, allow_nan=False, allow_infinity=False)
@@ -275,3 +283,96 @@ def test_bad_spins_raise_clear_errors(states, match):
 def test_bad_generator_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- Gset / rudy format, Gset-like generators, cuts --------------------------------------------
+GSET_TEXT = """5 6
+1 2 1
+1 3 1
+2 3 -1
+2 4 1
+3 5 1
+4 5 -1
+"""
+
+
+def _brute_cut(W: np.ndarray, s: np.ndarray) -> float:
+    n = len(s)
+    return sum(W[i, j] for i in range(n) for j in range(i + 1, n) if s[i] != s[j])
+
+
+def test_read_gset_builds_the_max_cut_model(tmp_path):
+    path = tmp_path / "g.txt"
+    path.write_text(GSET_TEXT)
+    model = read_gset(path)
+    assert model.n == 5 and model.is_sparse and np.all(model.h == 0)
+    W = model.dense_J()
+    assert W[0, 1] == 1 and W[1, 2] == -1 and W[3, 4] == -1 and W[4, 3] == -1
+    states = np.array(list(itertools.product([-1, 1], repeat=5)))
+    brute = np.array([_brute_cut(W, s) for s in states])
+    np.testing.assert_allclose(maxcut_value(model, states), brute)
+    # cut <-> energy round trip, and the ground state is a maximum cut
+    e = model.energy(states)
+    np.testing.assert_allclose(cut_to_energy(model, energy_to_cut(model, e)), e)
+    assert energy_to_cut(model, ExactBoltzmann(model).ground_energy) == pytest.approx(brute.max())
+    assert cut_value is maxcut_value
+
+
+def test_write_gset_round_trip(tmp_path):
+    for model in (gset_random_graph(60, 0.1, "pm1", seed=1), gset_toroidal_grid(4, 5, seed=2)):
+        write_gset(model, tmp_path / "m.txt")
+        assert read_gset(tmp_path / "m.txt") == model
+    buf = io.StringIO()
+    write_gset(read_gset(io.StringIO(GSET_TEXT)), buf)
+    assert buf.getvalue() == GSET_TEXT
+
+
+def test_gset_like_generators():
+    g = gset_random_graph(800, 0.01, seed=0)
+    m = g.J.nnz // 2
+    expected = 0.01 * 800 * 799 / 2
+    assert abs(m - expected) < 4 * expected**0.5  # binomial edge count
+    assert set(np.unique(g.J.data)) == {1.0} and g.is_sparse
+    pm = gset_random_graph(200, 0.05, "pm1", seed=0)
+    assert set(np.unique(pm.J.data)) == {-1.0, 1.0}
+    assert np.array_equal(
+        gset_random_graph(50, 0.1, seed=3).dense_J(), gset_random_graph(50, 0.1, seed=3).dense_J()
+    )
+    t = gset_toroidal_grid(20, 40, seed=0)
+    degree = np.asarray((t.J != 0).sum(axis=1)).ravel()
+    assert t.n == 800 and np.all(degree == 4) and t.J.nnz == 4 * 800
+    assert set(np.unique(t.J.data)) == {-1.0, 1.0}
+    # the unit-weight torus with even sides is bipartite: its maximum cut holds every edge
+    checker = np.where(np.add.outer(np.arange(4), np.arange(6)) % 2 == 0, 1, -1).ravel()
+    unit = gset_toroidal_grid(4, 6, "unit")
+    assert maxcut_value(unit, checker) == pytest.approx(unit.J.nnz / 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "starts with a line 'n m'"),
+        ("5\n", "starts with a line 'n m'"),
+        ("a b\n", "two integers"),
+        ("3 2\n1 2 1\n", "announces m=2"),
+        ("3 1\n1 4 1\n", "1..3"),
+        ("3 1\n2 2 1\n", "self-loop"),
+        ("3 1\n1 2\n", "expected 'i j w'"),
+        ("3 1\n1 2 x\n", "expected 'i j w'"),
+        ("0 0\n", "n >= 1"),
+    ],
+)
+def test_bad_gset_files_raise_clear_errors(text, match):
+    with pytest.raises(ValueError, match=match):
+        read_gset(io.StringIO(text))
+
+
+def test_cut_of_a_model_with_fields_is_refused():
+    with pytest.raises(ValueError, match="non-zero h"):
+        maxcut_value(IsingModel(np.ones(2), np.zeros((2, 2))), np.ones(2))
+    with pytest.raises(ValueError, match="weights"):
+        gset_random_graph(10, 0.5, weights="gauss")
+    with pytest.raises(ValueError, match="density"):
+        gset_random_graph(10, 0.0)
+    with pytest.raises(ValueError, match="at least 3"):
+        gset_toroidal_grid(2, 5)

@@ -51,18 +51,22 @@ def plot_energy_vs_time(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     target: float | None = None,
     ax: Axes | None = None,
+    ylabel: str = "median energy per spin",
+    target_label: str = "target",
+    title: str = "",
 ) -> Axes:
-    """Median energy per spin against wall time (log axis), one curve per solver."""
+    """A median score (energy per spin, or a cut) against wall time (log axis), per solver."""
     ax = _axes(ax)
     for name, (times, energies) in curves.items():
         ax.plot(times, energies, marker="o", label=name)
     if target is not None:
-        ax.axhline(target, color="grey", ls="--", lw=1, label="target")
+        ax.axhline(target, color="grey", ls="--", lw=1, label=target_label)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide over a short range
     ax.set_xlabel("wall time (s)")
-    ax.set_ylabel("median energy per spin")
-    ax.legend()
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
     return ax
 
 
@@ -137,5 +141,5 @@ def plot_tv_vs_sweeps(
     ax.set_xlabel("Metropolis sweeps")
     ax.set_ylabel("TV distance to exact")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize="small")
     return ax

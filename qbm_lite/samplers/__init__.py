@@ -1,16 +1,19 @@
-"""Samplers for Ising problems: exact, Gibbs (torch), simulated annealing, simulated CIM."""
+"""Samplers for Ising problems: exact, Gibbs (torch), simulated annealing, simulated CIM, Kaiwu."""
 
 from qbm_lite.samplers.annealing import AnnealingSampler, fixed_beta_schedule
 from qbm_lite.samplers.base import DimodSamplerAdapter, SpinSampler, TorchDimodSampler
 from qbm_lite.samplers.cim import SimulatedCIMSampler
 from qbm_lite.samplers.exact import ExactSampler
 from qbm_lite.samplers.gibbs import GibbsSampler, colour_classes, gibbs_sweeps
+from qbm_lite.samplers.kaiwu import EnumerationIsingSolver, KaiwuSampler
 
 __all__ = [
     "AnnealingSampler",
     "DimodSamplerAdapter",
+    "EnumerationIsingSolver",
     "ExactSampler",
     "GibbsSampler",
+    "KaiwuSampler",
     "SimulatedCIMSampler",
     "SpinSampler",
     "TorchDimodSampler",

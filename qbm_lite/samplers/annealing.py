@@ -63,7 +63,17 @@ class AnnealingSampler:
         return adapter.sample_spins(h, J, num_samples, beta=beta)
 
     def optimize(self, model: IsingModel, num_reads: int = 32, **kwargs: Any) -> dimod.SampleSet:
-        """Anneal ``model`` with dwave-samplers' default geometric schedule."""
+        """Anneal ``model`` with dwave-samplers' default geometric schedule.
+
+        A model whose fields and couplings are all zero has every state as a ground state;
+        dwave-samplers would warn that it cannot set a temperature range, so uniformly random
+        states are returned directly.
+        """
         kwargs.setdefault("num_sweeps", self.num_sweeps)
         kwargs.setdefault("seed", self._seed())
-        return self.sampler.sample(model.to_bqm(), num_reads=num_reads, **kwargs)
+        bqm = model.to_bqm()
+        if not np.any(model.h) and not (model.J != 0).sum():
+            rng = np.random.default_rng(kwargs["seed"])
+            spins = rng.choice(np.array([-1, 1], dtype=np.int8), size=(int(num_reads), model.n))
+            return dimod.SampleSet.from_samples_bqm((spins, list(bqm.variables)), bqm)
+        return self.sampler.sample(bqm, num_reads=num_reads, **kwargs)

@@ -38,10 +38,15 @@ def check_problem(h: torch.Tensor, J: torch.Tensor, num_samples: int, beta: floa
     n = h.shape[0]
     if J.shape != (n, n):
         raise ValueError(f"J must have shape ({n}, {n}) to match h; got {tuple(J.shape)}.")
-    J_values = J.coalesce().values() if J.is_sparse else J
+    if J.layout == torch.sparse_coo:
+        J_values = J.coalesce().values()
+    elif J.layout != torch.strided:
+        J_values = J.values()
+    else:
+        J_values = J
     if not torch.isfinite(h).all() or not torch.isfinite(J_values).all():
         raise ValueError("h or J contains NaN or infinite values; every entry must be finite.")
-    if not J.is_sparse and n > 0:
+    if J.layout == torch.strided and n > 0:
         # An asymmetric J or a non-zero diagonal silently biases every local-field update.
         scale = max(1.0, float(J.detach().abs().max()))
         if float((J - J.T).detach().abs().max()) > 1e-5 * scale:
@@ -141,7 +146,7 @@ class DimodSamplerAdapter:
         """Send ``(h, J)`` to the dimod sampler and return its samples as a tensor."""
         check_problem(h, J, num_samples, beta)
         h_np = h.detach().double().cpu().numpy()
-        J_np = (J.to_dense() if J.is_sparse else J).detach().double().cpu().numpy()
+        J_np = (J.to_dense() if J.layout != torch.strided else J).detach().double().cpu().numpy()
         kwargs = dict(self.sample_kwargs)
         if self.beta_kwargs is None:
             model = IsingModel(h_np * beta, J_np * beta)

@@ -33,7 +33,7 @@ class ExactSampler(TorchDimodSampler):
         """Draw ``num_samples`` exact samples, returned as ``(num_samples, n)`` ±1 spins."""
         check_problem(h, J, num_samples, beta)
         check_enumerable(h.shape[0], self.max_spins)
-        h, J = h.detach(), (J.to_dense() if J.is_sparse else J).detach()
+        h, J = h.detach(), (J.to_dense() if J.layout != torch.strided else J).detach()
         states = torch.as_tensor(all_spin_states(h.shape[0]), dtype=h.dtype, device=h.device)
         probs = torch.softmax(-beta * ising_energy(states, h, J).double(), dim=0)
         idx = torch.multinomial(

@@ -26,7 +26,7 @@ Rule = Literal["heat-bath", "metropolis"]
 
 def colour_classes(J: torch.Tensor) -> list[torch.Tensor]:
     """Groups of mutually uncoupled spins (a greedy graph colouring of ``J != 0``)."""
-    Jd = (J.to_dense() if J.is_sparse else J).detach().cpu().numpy()
+    Jd = (J.to_dense() if J.layout != torch.strided else J).detach().cpu().numpy()
     graph = nx.from_numpy_array((Jd != 0).astype(np.int8))
     colours = nx.greedy_color(graph, strategy="largest_first")
     groups: dict[int, list[int]] = {}
@@ -134,7 +134,7 @@ class GibbsSampler(TorchDimodSampler):
     ) -> torch.Tensor:
         """Run ``num_samples`` chains for ``num_sweeps`` sweeps and return their final states."""
         check_problem(h, J, num_samples, beta)
-        h, J = h.detach(), (J.to_dense() if J.is_sparse else J).detach()
+        h, J = h.detach(), (J.to_dense() if J.layout != torch.strided else J).detach()
         s = self.initial_chains(int(num_samples), h.shape[0], h)
         s = gibbs_sweeps(
             s,
