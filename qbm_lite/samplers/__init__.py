@@ -5,12 +5,14 @@ from qbm_lite.samplers.base import DimodSamplerAdapter, SpinSampler, TorchDimodS
 from qbm_lite.samplers.cim import SimulatedCIMSampler
 from qbm_lite.samplers.exact import ExactSampler
 from qbm_lite.samplers.gibbs import GibbsSampler, colour_classes, gibbs_sweeps
+from qbm_lite.samplers.tempering import ParallelTemperingSampler
 
 __all__ = [
     "AnnealingSampler",
     "DimodSamplerAdapter",
     "ExactSampler",
     "GibbsSampler",
+    "ParallelTemperingSampler",
     "SimulatedCIMSampler",
     "SpinSampler",
     "TorchDimodSampler",
