@@ -329,7 +329,7 @@ class _EnergyModel(nn.Module):
         *,
         epochs: int | None = 50,
         batch_size: int = 64,
-        lr: float = 0.01,
+        lr: float = 0.02,
         method: Method = "pcd",
         k: int = 1,
         sampler: SpinSampler | None = None,
@@ -354,7 +354,7 @@ class _EnergyModel(nn.Module):
             Training data ``(m, n_visible)`` with 0/1 values.
         epochs
             Passes over the data (None: train until ``max_time``). The defaults (50 epochs of
-            PCD-1 with Adam at ``lr=0.01`` decaying linearly to 0, monitored once at the end)
+            PCD-1 with Adam at ``lr=0.02`` decaying linearly to 0, monitored once at the end)
             train an RBM(64, 16) on the 8x8 digits in about a second and beat scikit-learn's
             ``BernoulliRBM`` at its best learning rate given the same time
             (``benchmarks/rbm_bench.py``).

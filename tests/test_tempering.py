@@ -88,6 +88,10 @@ def test_single_replica_is_gibbs_and_persistence_continues():
     s = pt.sample_spins(h, J, 5000, beta=1.0)
     assert _tv(model, s, 1.0) < _tolerance(ExactBoltzmann(model), 1.0, 5000)
     first = pt.replicas.clone()
+    seen = []
+    pt.sample_spins(h, J, 5000, beta=1.0, callback=lambda k, cold: seen.append((k, cold.shape)))
+    assert seen == [(k, (5000, 6)) for k in range(30)]
+    first = pt.replicas.clone()
     pt.num_sweeps = 1
     pt.sample_spins(h, J, 5000, beta=1.0)
     # one more sweep from the stored replicas changes only part of them

@@ -16,7 +16,7 @@ Only the coldest replica (``beta_K = beta``) is returned.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -138,9 +138,19 @@ class ParallelTemperingSampler(TorchDimodSampler):
         return (2 * bits - 1).to(like.dtype)
 
     def sample_spins(
-        self, h: torch.Tensor, J: torch.Tensor, num_samples: int, *, beta: float = 1.0
+        self,
+        h: torch.Tensor,
+        J: torch.Tensor,
+        num_samples: int,
+        *,
+        beta: float = 1.0,
+        callback: Callable[[int, torch.Tensor], None] | None = None,
     ) -> torch.Tensor:
-        """Run ``num_samples`` ladders; return their coldest replicas, ``(num_samples, n)``."""
+        """Run ``num_samples`` ladders; return their coldest replicas, ``(num_samples, n)``.
+
+        ``callback(sweep, cold)``, if given, sees the ``(num_samples, n)`` coldest replicas after
+        every sweep and its swaps (so :func:`qbm_lite.observables.sample_trace` can record them).
+        """
         check_problem(h, J, num_samples, beta)
         h, J = h.detach(), (J.to_dense() if J.is_sparse else J).detach()
         n, K, chains = h.shape[0], self.num_replicas, int(num_samples)
@@ -157,6 +167,8 @@ class ParallelTemperingSampler(TorchDimodSampler):
                 s[:, :, i] = torch.where(u < torch.sigmoid(-2.0 * bcol * field), 1.0, -1.0)
             if K > 1:
                 self._swap(s, _energies(s, h, J), betas, sweep % 2, gen, accepted, proposed)
+            if callback is not None:
+                callback(sweep, s[-1])
         if K > 1:
             self.swap_acceptance = (accepted / proposed.clamp(min=1)).numpy()
         if self.persistent:
