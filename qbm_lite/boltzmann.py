@@ -35,7 +35,7 @@ from qbm_lite.ising import IsingModel
 from qbm_lite.samplers.base import SpinSampler
 from qbm_lite.samplers.gibbs import gibbs_sweeps
 
-__all__ = ["BoltzmannMachine", "RBM", "check_binary"]
+__all__ = ["BoltzmannMachine", "RBM", "check_binary", "gradient_bias_variance"]
 
 Method = Literal["cd", "pcd"]
 Monitor = Literal["auto", "exact", "pll", "none"]
@@ -95,6 +95,38 @@ def check_binary(X: Any, n: int, name: str = "X") -> torch.Tensor:
         )
         raise ValueError(f"{name} must be binary (0/1 values only); {hint}.")
     return t
+
+
+def gradient_bias_variance(
+    estimates: list[dict[str, torch.Tensor]], exact: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """Bias and spread of repeated gradient estimates against the exact gradient.
+
+    All parameters are flattened into one vector. With ``R`` estimates ``ĝ_r`` (``R >= 2``) and
+    the exact ``g``: ``std = sqrt(tr Cov(ĝ))`` (the typical distance of one estimate from their
+    mean), ``bias = sqrt(max(0, |mean(ĝ) - g|² - tr Cov(ĝ) / R))`` (the distance of their
+    expectation from ``g``, with the noise of the finite mean removed), ``rmse`` the root mean
+    squared distance of one estimate from ``g``, and ``norm = |g|`` for scale.
+    """
+    if len(estimates) < 2:
+        raise ValueError(
+            f"need at least 2 estimates to separate bias from noise; got {len(estimates)}."
+        )
+    names = sorted(exact)
+    g = torch.cat([exact[n].detach().double().flatten() for n in names])
+    G = torch.stack(
+        [torch.cat([e[n].detach().double().flatten() for n in names]) for e in estimates]
+    )
+    R = G.shape[0]
+    mean = G.mean(0)
+    var = float(((G - mean) ** 2).sum(1).sum() / (R - 1))
+    bias2 = float(((mean - g) ** 2).sum()) - var / R
+    return {
+        "bias": math.sqrt(max(bias2, 0.0)),
+        "std": math.sqrt(var),
+        "rmse": float(((G - g) ** 2).sum(1).mean().sqrt()),
+        "norm": float(g.norm()),
+    }
 
 
 class _NoBar:
@@ -770,6 +802,41 @@ class RBM(_EnergyModel):
             "visible_bias": x_mean.to(dtype),
             "hidden_bias": u_mean.to(dtype),
         }
+
+    def sample_exact(
+        self, n: int, *, seed: int | None = 0, return_hidden: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``n`` i.i.d. samples from the RBM itself, without Markov chains.
+
+        The smaller layer is drawn from its exact marginal (an enumeration of its
+        ``2**min(V, H)`` states, as in :meth:`log_partition`), the other layer from its
+        conditional: the reference against which chains and samplers are judged. Returns 0/1
+        visible vectors ``(n, V)`` (and hidden ``(n, H)`` when ``return_hidden``).
+        """
+        if int(n) < 1:
+            raise ValueError(f"n must be a positive integer; got {n}.")
+        small = min(self.n_visible, self.n_hidden)
+        check_enumerable(small, MAX_EXACT_SPINS)
+        W, a, b = (p.detach().double() for p in (self.W, self.visible_bias, self.hidden_bias))
+        swap = self.n_hidden > self.n_visible
+        if swap:
+            W, a, b = W.T, b, a
+        gen = torch_generator(seed, W.device)
+        with torch.no_grad():
+            log_w = []
+            for start in range(0, 2**small, _CHUNK):
+                idx = np.arange(start, min(start + _CHUNK, 2**small))
+                u = torch.as_tensor((index_to_spins(idx, small) + 1) // 2, dtype=W.dtype)
+                u = u.to(W.device)
+                log_w.append(u @ b + F.softplus(u @ W.T + a).sum(-1))
+            probs = torch.softmax(torch.cat(log_w), 0)
+            pick = torch.multinomial(probs, int(n), replacement=True, generator=gen)
+            u = torch.as_tensor((index_to_spins(pick.cpu().numpy(), small) + 1) // 2)
+            u = u.to(device=W.device, dtype=W.dtype)
+            x = torch.bernoulli(torch.sigmoid(u @ W.T + a), generator=gen)
+        v, hid = (u, x) if swap else (x, u)
+        v, hid = v.to(self.W.dtype), hid.to(self.W.dtype)
+        return (v, hid) if return_hidden else v
 
     def ais(
         self,

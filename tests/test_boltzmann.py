@@ -439,3 +439,41 @@ def test_default_fit_monitors_once_at_the_end():
     X = _toy_data(m=120)
     rbm = RBM(6, 4).fit(X, epochs=5, progress=False)
     assert ["train_ll" in r for r in rbm.history] == [False] * 4 + [True]
+
+
+@pytest.mark.parametrize("shape", [(4, 2), (2, 4)])
+def test_sample_exact_follows_the_joint_table(shape):
+    rbm = random_rbm(*shape, scale=1.0, seed=13)
+    v, hid = rbm.sample_exact(40_000, seed=0, return_hidden=True)
+    nv, nh = shape
+    weights = 2.0 ** torch.arange(nv + nh - 1, -1, -1).double()
+    idx = (torch.cat([v, hid], 1).double() @ weights).long().numpy()
+    counts = np.bincount(idx, minlength=2 ** (nv + nh)) / len(idx)
+    p = torch.softmax(-joint_energies(rbm).flatten(), 0).numpy()  # (v, h) row-major = same order
+    assert 0.5 * np.abs(counts - p).sum() < 0.03
+    # a model at the wrong temperature is rejected by the same tolerance
+    hot = torch.softmax(-0.7 * joint_energies(rbm).flatten(), 0).numpy()
+    assert 0.5 * np.abs(counts - hot).sum() > 0.03
+
+
+def test_gradient_bias_variance_recovers_known_bias_and_noise():
+    from qbm_lite.boltzmann import gradient_bias_variance
+
+    gen = torch.Generator().manual_seed(0)
+    exact = {"a": torch.zeros(50), "b": torch.zeros(2, 25)}
+    shift = torch.full((50,), 0.1)  # bias of norm 0.1 * sqrt(50) = 0.707
+    ests = [
+        {
+            "a": shift + 0.2 * torch.randn(50, generator=gen),
+            "b": 0.2 * torch.randn(2, 25, generator=gen),
+        }
+        for _ in range(400)
+    ]
+    out = gradient_bias_variance(ests, exact)
+    assert out["bias"] == pytest.approx(0.1 * np.sqrt(50), rel=0.05)
+    assert out["std"] == pytest.approx(0.2 * np.sqrt(100), rel=0.05)
+    assert out["rmse"] ** 2 == pytest.approx(out["bias"] ** 2 + out["std"] ** 2, rel=0.05)
+    unbiased = gradient_bias_variance([{"a": e["a"] - shift, "b": e["b"]} for e in ests], exact)
+    assert unbiased["bias"] < 0.2 * out["bias"]
+    with pytest.raises(ValueError, match="at least 2"):
+        gradient_bias_variance(ests[:1], exact)
