@@ -16,6 +16,7 @@ from qbm_lite.samplers import (
     DimodSamplerAdapter,
     ExactSampler,
     GibbsSampler,
+    ParallelTemperingSampler,
     SimulatedCIMSampler,
     SpinSampler,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "ExactBoltzmann",
     "ExactSampler",
     "GibbsSampler",
+    "ParallelTemperingSampler",
     "IsingModel",
     "QBMVAE",
     "RBM",

@@ -35,7 +35,7 @@ from qbm_lite.ising import IsingModel
 from qbm_lite.samplers.base import SpinSampler
 from qbm_lite.samplers.gibbs import gibbs_sweeps
 
-__all__ = ["BoltzmannMachine", "RBM", "check_binary"]
+__all__ = ["BoltzmannMachine", "RBM", "check_binary", "gradient_bias_variance"]
 
 Method = Literal["cd", "pcd"]
 Monitor = Literal["auto", "exact", "pll", "none"]
@@ -95,6 +95,38 @@ def check_binary(X: Any, n: int, name: str = "X") -> torch.Tensor:
         )
         raise ValueError(f"{name} must be binary (0/1 values only); {hint}.")
     return t
+
+
+def gradient_bias_variance(
+    estimates: list[dict[str, torch.Tensor]], exact: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """Bias and spread of repeated gradient estimates against the exact gradient.
+
+    All parameters are flattened into one vector. With ``R`` estimates ``ĝ_r`` (``R >= 2``) and
+    the exact ``g``: ``std = sqrt(tr Cov(ĝ))`` (the typical distance of one estimate from their
+    mean), ``bias = sqrt(max(0, |mean(ĝ) - g|² - tr Cov(ĝ) / R))`` (the distance of their
+    expectation from ``g``, with the noise of the finite mean removed), ``rmse`` the root mean
+    squared distance of one estimate from ``g``, and ``norm = |g|`` for scale.
+    """
+    if len(estimates) < 2:
+        raise ValueError(
+            f"need at least 2 estimates to separate bias from noise; got {len(estimates)}."
+        )
+    names = sorted(exact)
+    g = torch.cat([exact[n].detach().double().flatten() for n in names])
+    G = torch.stack(
+        [torch.cat([e[n].detach().double().flatten() for n in names]) for e in estimates]
+    )
+    R = G.shape[0]
+    mean = G.mean(0)
+    var = float(((G - mean) ** 2).sum(1).sum() / (R - 1))
+    bias2 = float(((mean - g) ** 2).sum()) - var / R
+    return {
+        "bias": math.sqrt(max(bias2, 0.0)),
+        "std": math.sqrt(var),
+        "rmse": float(((G - g) ** 2).sum(1).mean().sqrt()),
+        "norm": float(g.norm()),
+    }
 
 
 class _NoBar:
@@ -204,6 +236,9 @@ class _EnergyModel(nn.Module):
     def to_ising(self) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
+    def model_statistics(self) -> dict[str, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
     def log_partition(self, method: PartitionMethod = "exact", **ais_kwargs: Any) -> float:
         raise NotImplementedError  # pragma: no cover
 
@@ -248,6 +283,27 @@ class _EnergyModel(nn.Module):
         with torch.no_grad():
             lp = self._unnormalized_log_prob(x).cpu().numpy() - log_z
         return float(lp.mean()) if reduction == "mean" else lp
+
+    def statistics(self, X: Any) -> dict[str, torch.Tensor]:
+        """Sufficient statistics of the data ``X`` averaged over its rows, by parameter name.
+
+        The gradient of the average log-likelihood is ``statistics(X) - model_statistics()``
+        (positive minus negative phase). A sampled negative phase replaces
+        ``model_statistics()`` by ``statistics(samples)`` (for an RBM, the hidden units of the
+        samples are summed out analytically: only their visible part is used).
+        """
+        with torch.no_grad():
+            return self._statistics(self._as_data(X))
+
+    def exact_gradient(self, X: Any) -> dict[str, torch.Tensor]:
+        """Exact gradient of the average log-likelihood of ``X``, by parameter name.
+
+        ``statistics(X) - model_statistics()``, where the model statistics are exact sums over
+        all states (see :meth:`model_statistics`): the reference against which sampled
+        gradients (CD, PCD, any sampler) are measured.
+        """
+        pos, neg = self.statistics(X), self.model_statistics()
+        return {n: pos[n] - neg[n] for n in pos}
 
     @property
     def history_df(self):
@@ -303,20 +359,20 @@ class _EnergyModel(nn.Module):
         self,
         X: Any,
         *,
-        epochs: int | None = 10,
+        epochs: int | None = 50,
         batch_size: int = 64,
-        lr: float = 0.05,
+        lr: float = 0.02,
         method: Method = "pcd",
         k: int = 1,
         sampler: SpinSampler | None = None,
         num_chains: int | None = None,
-        optimizer: OptimizerName = "sgd",
+        optimizer: OptimizerName = "adam",
         momentum: float = 0.5,
         weight_decay: float = 0.0,
-        lr_schedule: LRSchedule = "constant",
+        lr_schedule: LRSchedule = "linear",
         monitor: Monitor = "auto",
         X_val: Any = None,
-        monitor_every: int = 1,
+        monitor_every: int | None = None,
         max_time: float | None = None,
         init_from_data: bool = True,
         seed: int | None = 0,
@@ -329,7 +385,11 @@ class _EnergyModel(nn.Module):
         X
             Training data ``(m, n_visible)`` with 0/1 values.
         epochs
-            Passes over the data (None: train until ``max_time``).
+            Passes over the data (None: train until ``max_time``). The defaults (50 epochs of
+            PCD-1 with Adam at ``lr=0.02`` decaying linearly to 0, monitored once at the end)
+            train an RBM(64, 16) on the 8x8 digits in about a second and beat scikit-learn's
+            ``BernoulliRBM`` at its best learning rate given the same time
+            (``benchmarks/rbm_bench.py``).
         batch_size
             Minibatch size of the positive phase.
         lr
@@ -362,7 +422,8 @@ class _EnergyModel(nn.Module):
         X_val
             Optional validation data for the monitor.
         monitor_every
-            Compute the monitor every this many epochs (and after the last one).
+            Compute the monitor every this many epochs and after the last one (default
+            ``None``: only after the last one, which keeps monitoring cheap).
         max_time
             Stop after this many seconds of training (monitoring excluded).
         init_from_data
@@ -371,6 +432,16 @@ class _EnergyModel(nn.Module):
             Seed for minibatch order and the model's own Gibbs chains.
         progress
             Show a tqdm progress bar over epochs.
+
+        Raises
+        ------
+        ValueError
+            For invalid options or data (the message names the argument).
+        FloatingPointError
+            When training diverges: the negative-phase samples, a gradient or (after a step) a
+            parameter is NaN or infinite. Training stops at the first such update, the
+            parameters keep (or are restored to) their last finite values, and the message says
+            what diverged and what to try (a smaller ``lr``, Adam, weight decay).
         """
         if epochs is None and max_time is None:
             raise ValueError("give epochs, max_time or both; with neither, training never stops.")
@@ -391,10 +462,11 @@ class _EnergyModel(nn.Module):
                 f"sampler must implement sample_spins(h, J, num_samples, *, beta) (a SpinSampler); "
                 f"got {type(sampler).__name__}. Wrap a dimod sampler in DimodSamplerAdapter."
             )
-        if int(batch_size) < 1 or int(k) < 1 or lr <= 0 or int(monitor_every) < 1:
-            raise ValueError(
-                "batch_size, k and monitor_every must be positive integers and lr positive."
-            )
+        every = None if monitor_every is None else int(monitor_every)
+        if int(batch_size) < 1 or int(k) < 1 or (every is not None and every < 1):
+            raise ValueError("batch_size, k and monitor_every must be positive integers.")
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive, finite learning rate; got {lr}.")
         data = self._as_data(X)
         val = None if X_val is None else self._as_data(X_val, "X_val")
         if monitor == "auto":
@@ -432,8 +504,13 @@ class _EnergyModel(nn.Module):
                     neg = self._negative_samples(batch, method, int(k), chains, sampler, gen)
                     pos_stats, neg_stats = self._statistics(batch), self._statistics(neg)
                     # gradient of the negative average log-likelihood: negative - positive phase
-                    opt.step({n: neg_stats[n] - pos_stats[n] for n in pos_stats})
-                self._after_step()
+                    grads = {n: neg_stats[n] - pos_stats[n] for n in pos_stats}
+                    where = f"epoch {epoch0 + epoch + 1}, update {step + 1}"
+                    self._check_finite_update(neg, grads, where, lr, sampler)
+                    backup = {n: p.detach().clone() for n, p in self.named_parameters()}
+                    opt.step(grads)
+                    self._after_step()
+                    self._check_finite_parameters(backup, where, lr)
                 step += 1
                 if max_time is not None and elapsed + time.perf_counter() - t0 >= max_time:
                     stop = True
@@ -441,7 +518,8 @@ class _EnergyModel(nn.Module):
             elapsed += time.perf_counter() - t0
             epoch += 1
             record = {"epoch": epoch0 + epoch, "time": time0 + elapsed, "lr": opt.lr}
-            if epoch % int(monitor_every) == 0 or stop or (epochs is not None and epoch >= epochs):
+            last = stop or (epochs is not None and epoch >= int(epochs))
+            if last or (every is not None and epoch % every == 0):
                 record.update(self._monitor(monitor, mon_data, val))
             self.history.append(record)
             bar.update(1)
@@ -450,6 +528,47 @@ class _EnergyModel(nn.Module):
                 stop = True
         bar.close()
         return self
+
+    def _check_finite_update(
+        self,
+        negative: torch.Tensor,
+        grads: dict[str, torch.Tensor],
+        where: str,
+        lr: float,
+        sampler: SpinSampler | None,
+    ) -> None:
+        """Raise before a step whose negative samples or gradients are not finite."""
+        if not torch.isfinite(negative).all():
+            source = type(sampler).__name__ if sampler is not None else "the model's Gibbs chains"
+            raise FloatingPointError(
+                f"{type(self).__name__}.fit stopped at {where}: the negative-phase samples from "
+                f"{source} contain NaN or infinite values. The parameters keep their last finite "
+                "values. Check that the sampler returns ±1 spins for a finite problem."
+            )
+        bad = [n for n, g in grads.items() if not torch.isfinite(g).all()]
+        if bad:
+            raise FloatingPointError(
+                f"{type(self).__name__}.fit stopped at {where}: the gradient of {', '.join(bad)} "
+                f"is not finite (NaN or inf). The parameters keep their last finite values. "
+                f"Try a smaller lr (now {lr:g}), optimizer='adam', or weight_decay > 0."
+            )
+
+    def _check_finite_parameters(
+        self, backup: dict[str, torch.Tensor], where: str, lr: float
+    ) -> None:
+        """After a step: restore ``backup`` and raise if a parameter became NaN or infinite."""
+        bad = [n for n, p in self.named_parameters() if not torch.isfinite(p).all()]
+        if not bad:
+            return
+        with torch.no_grad():
+            for n, p in self.named_parameters():
+                p.copy_(backup[n])
+        raise FloatingPointError(
+            f"{type(self).__name__}.fit diverged at {where}: {', '.join(bad)} became NaN or "
+            f"infinite after the optimizer step. The parameters were restored to their last "
+            f"finite values. Try a smaller lr (now {lr:g}), optimizer='adam' (whose steps are "
+            "bounded by lr), or weight_decay > 0."
+        )
 
     def _optimizer(
         self, name: OptimizerName, lr: float, momentum: float, weight_decay: float
@@ -631,6 +750,94 @@ class RBM(_EnergyModel):
                 parts.append(torch.logsumexp(hs @ b + F.softplus(hs @ W.T + a).sum(-1), 0))
         return float(torch.logsumexp(torch.stack(parts), 0))
 
+    def model_statistics(self) -> dict[str, torch.Tensor]:
+        """Exact model expectations ``E_p[v hᵀ]``, ``E_p[v]``, ``E_p[h]`` (the negative phase).
+
+        Summed over the ``2**min(V, H)`` states of the smaller layer with the other layer's
+        conditional means, as :meth:`log_partition` does (at most 2**24 states; 2**16 takes a
+        fraction of a second). Keys and shapes as :meth:`statistics`; float64 computation,
+        returned in the parameters' dtype.
+        """
+        small = min(self.n_visible, self.n_hidden)
+        try:
+            check_enumerable(small, MAX_EXACT_SPINS)
+        except ValueError as err:
+            raise ValueError(
+                f"exact model statistics of an RBM sum over its smaller layer ({small} units); "
+                f"the limit is {MAX_EXACT_SPINS}. Estimate them from samples instead."
+            ) from err
+        W, a, b = (p.detach().double() for p in (self.W, self.visible_bias, self.hidden_bias))
+        swap = self.n_hidden > self.n_visible  # enumerate v instead of h
+        if swap:
+            W, a, b = W.T, b, a
+        # enumerate the small layer u (bias b) with the other layer x (bias a) summed out
+        chunks = [np.arange(i, min(i + _CHUNK, 2**small)) for i in range(0, 2**small, _CHUNK)]
+
+        def layer(idx: np.ndarray) -> torch.Tensor:
+            u = torch.as_tensor((index_to_spins(idx, small) + 1) // 2, dtype=W.dtype)
+            return u.to(W.device)
+
+        with torch.no_grad():
+            log_w = torch.cat(
+                [layer(c) @ b + F.softplus(layer(c) @ W.T + a).sum(-1) for c in chunks]
+            )
+            p = torch.softmax(log_w, 0)
+            xu = torch.zeros_like(W)
+            x_mean, u_mean = torch.zeros_like(a), torch.zeros_like(b)
+            for c in chunks:
+                u, pc = layer(c), p[c[0] : c[-1] + 1]
+                x_given_u = torch.sigmoid(u @ W.T + a)  # (chunk, other layer)
+                xu += (x_given_u * pc[:, None]).T @ u
+                x_mean += pc @ x_given_u
+                u_mean += pc @ u
+        dtype = self.W.dtype
+        if swap:  # x is the hidden layer, u the visible one
+            return {
+                "W": xu.T.to(dtype),
+                "visible_bias": u_mean.to(dtype),
+                "hidden_bias": x_mean.to(dtype),
+            }
+        return {
+            "W": xu.to(dtype),
+            "visible_bias": x_mean.to(dtype),
+            "hidden_bias": u_mean.to(dtype),
+        }
+
+    def sample_exact(
+        self, n: int, *, seed: int | None = 0, return_hidden: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``n`` i.i.d. samples from the RBM itself, without Markov chains.
+
+        The smaller layer is drawn from its exact marginal (an enumeration of its
+        ``2**min(V, H)`` states, as in :meth:`log_partition`), the other layer from its
+        conditional: the reference against which chains and samplers are judged. Returns 0/1
+        visible vectors ``(n, V)`` (and hidden ``(n, H)`` when ``return_hidden``).
+        """
+        if int(n) < 1:
+            raise ValueError(f"n must be a positive integer; got {n}.")
+        small = min(self.n_visible, self.n_hidden)
+        check_enumerable(small, MAX_EXACT_SPINS)
+        W, a, b = (p.detach().double() for p in (self.W, self.visible_bias, self.hidden_bias))
+        swap = self.n_hidden > self.n_visible
+        if swap:
+            W, a, b = W.T, b, a
+        gen = torch_generator(seed, W.device)
+        with torch.no_grad():
+            log_w = []
+            for start in range(0, 2**small, _CHUNK):
+                idx = np.arange(start, min(start + _CHUNK, 2**small))
+                u = torch.as_tensor((index_to_spins(idx, small) + 1) // 2, dtype=W.dtype)
+                u = u.to(W.device)
+                log_w.append(u @ b + F.softplus(u @ W.T + a).sum(-1))
+            probs = torch.softmax(torch.cat(log_w), 0)
+            pick = torch.multinomial(probs, int(n), replacement=True, generator=gen)
+            u = torch.as_tensor((index_to_spins(pick.cpu().numpy(), small) + 1) // 2)
+            u = u.to(device=W.device, dtype=W.dtype)
+            x = torch.bernoulli(torch.sigmoid(u @ W.T + a), generator=gen)
+        v, hid = (u, x) if swap else (x, u)
+        v, hid = v.to(self.W.dtype), hid.to(self.W.dtype)
+        return (v, hid) if return_hidden else v
+
     def ais(
         self,
         *,
@@ -776,7 +983,10 @@ class BoltzmannMachine(_EnergyModel):
         return s @ self.h + 0.5 * ((s @ self.couplings()) * s).sum(-1)
 
     def _unnormalized_log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.energy(x.to(self.h.dtype)).double()
+        # in float64, like log Z: float32 energies overflow long before the parameters do
+        s = 2.0 * x.double() - 1.0
+        h, J = self.h.detach().double(), self.couplings().detach().double()
+        return -(s @ h + 0.5 * ((s @ J) * s).sum(-1))
 
     def _exact_cost_log2(self) -> int:
         return self.n
@@ -844,6 +1054,25 @@ class BoltzmannMachine(_EnergyModel):
                 f"states; the limit is n <= {MAX_EXACT_SPINS}. Use log_partition(method='ais')."
             ) from err
         return ExactBoltzmann(self.to_ising_model()).log_partition()
+
+    def model_statistics(self) -> dict[str, torch.Tensor]:
+        """Exact model expectations ``-E_p[s]`` (key ``"h"``) and ``-E_p[s sᵀ]`` (key ``"J"``,
+        zero diagonal) by enumerating the ``2**n`` states (n <= 24), matching :meth:`statistics`."""
+        try:
+            check_enumerable(self.n, MAX_EXACT_SPINS)
+        except ValueError as err:
+            raise ValueError(
+                f"exact model statistics of a Boltzmann machine with n={self.n} units need "
+                f"2**{self.n} states; the limit is n <= {MAX_EXACT_SPINS}. Sample them instead."
+            ) from err
+        exact = ExactBoltzmann(self.to_ising_model())
+        corr = exact.correlations(1.0)
+        np.fill_diagonal(corr, 0.0)
+        dtype, device = self.h.dtype, self.h.device
+        return {
+            "h": -torch.as_tensor(exact.marginals(1.0), dtype=dtype, device=device),
+            "J": -torch.as_tensor(corr, dtype=dtype, device=device),
+        }
 
     def ais(
         self,

@@ -125,6 +125,13 @@ class ExactBoltzmann:
         """Exact correlations ``<s_i s_j>`` (ones on the diagonal)."""
         return self._expect(beta, lambda p, s: (s * p[:, None]).T @ s)
 
+    def free_energy(self, beta: float = 1.0) -> float:
+        """Helmholtz free energy ``F = -log Z(beta) / beta`` (``beta > 0``), in energy units."""
+        beta = _check_beta(beta)
+        if beta == 0:
+            raise ValueError("the free energy -log Z / beta needs beta > 0.")
+        return -self.log_partition(beta) / beta
+
     def mean_energy(self, beta: float = 1.0) -> float:
         """Exact ``<E>`` at inverse temperature ``beta``."""
         return float(self.probabilities(beta) @ self.energies)

@@ -206,6 +206,7 @@ def test_one_pcd_step_follows_the_exact_gradient_and_raises_the_likelihood():
         k=25,
         num_chains=8000,
         lr=0.1,
+        optimizer="sgd",
         momentum=0.0,
         init_from_data=False,
         monitor="none",
@@ -229,6 +230,7 @@ def test_bm_step_with_exact_sampler_raises_the_likelihood():
         sampler=ExactSampler(seed=0),
         num_chains=8000,
         lr=0.1,
+        optimizer="sgd",
         momentum=0.0,
         init_from_data=False,
         monitor="none",
@@ -374,3 +376,104 @@ def test_gibbs_chain_records_states_and_monitor_every_skips_epochs():
     times = [r["time"] for r in rbm2.history]
     rbm2.fit(X, epochs=1, monitor="none", progress=False)  # time keeps counting across calls
     assert rbm2.history[-1]["epoch"] == 6 and rbm2.history[-1]["time"] >= times[-1]
+
+
+# --- exact gradients ------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(6, 3), (3, 6)])
+def test_rbm_exact_gradient_matches_autograd_of_the_joint_table(shape):
+    rbm = random_rbm(*shape, scale=0.7, seed=11)
+    X = binary_states(shape[0])[[1, 2, 2, 5, 7]]
+    expected = _exact_gradient(rbm, X)
+    got = rbm.exact_gradient(X)
+    assert set(got) == set(expected)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-9, atol=1e-10)
+    # a sampled negative phase with exact samples converges to it
+    neg = rbm.sample(200_000, sampler=ExactSampler(seed=0))
+    sampled = {n: rbm.statistics(X)[n] - rbm.statistics(neg)[n] for n in expected}
+    assert max(float((sampled[n] - expected[n]).abs().max()) for n in expected) < 0.02
+
+
+def test_bm_exact_gradient_matches_autograd():
+    bm = random_bm(6, seed=12)
+    X = binary_states(6)[[0, 9, 33, 33, 60]]
+    h, J = (t.double() for t in bm.to_ising())
+    h = h.clone().requires_grad_(True)
+    U = torch.triu(J, 1).clone().requires_grad_(True)
+    Jsym = U + U.T
+    s = 2 * X - 1
+    energy = s @ h + 0.5 * ((s @ Jsym) * s).sum(-1)
+    ll = (-energy).mean() - qbm_lite.exact.log_partition_torch(h, Jsym)
+    ll.backward()
+    got = bm.exact_gradient(X)
+    torch.testing.assert_close(got["h"].double(), h.grad, rtol=1e-5, atol=1e-6)
+    iu = torch.triu_indices(6, 6, 1)
+    torch.testing.assert_close(
+        got["J"].double()[iu[0], iu[1]], U.grad[iu[0], iu[1]], rtol=1e-5, atol=1e-6
+    )
+
+
+# --- divergence -----------------------------------------------------------------------------------
+class _NaNSampler:
+    def sample_spins(self, h, J, num_samples, *, beta=1.0):
+        return torch.full((num_samples, h.shape[0]), float("nan"), dtype=h.dtype)
+
+
+@pytest.mark.parametrize("cls", [RBM, BoltzmannMachine])
+def test_divergence_stops_training_and_keeps_finite_weights(cls):
+    X = _toy_data()
+    model = cls(6, 3) if cls is RBM else cls(6)
+    with pytest.raises(FloatingPointError, match=r"smaller lr \(now 1e\+38\)"):
+        model.fit(X, epochs=20, lr=1e38, optimizer="sgd", momentum=0.9, progress=False)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert np.isfinite(model.log_likelihood(X))
+    fresh = cls(6, 3) if cls is RBM else cls(6)
+    with pytest.raises(FloatingPointError, match="_NaNSampler"):
+        fresh.fit(X, epochs=1, sampler=_NaNSampler(), progress=False)
+    assert all(torch.isfinite(p).all() for p in fresh.parameters())
+    with pytest.raises(ValueError, match="finite learning rate"):
+        fresh.fit(X, epochs=1, lr=float("inf"), progress=False)
+
+
+def test_default_fit_monitors_once_at_the_end():
+    X = _toy_data(m=120)
+    rbm = RBM(6, 4).fit(X, epochs=5, progress=False)
+    assert ["train_ll" in r for r in rbm.history] == [False] * 4 + [True]
+
+
+@pytest.mark.parametrize("shape", [(4, 2), (2, 4)])
+def test_sample_exact_follows_the_joint_table(shape):
+    rbm = random_rbm(*shape, scale=1.0, seed=13)
+    v, hid = rbm.sample_exact(40_000, seed=0, return_hidden=True)
+    nv, nh = shape
+    weights = 2.0 ** torch.arange(nv + nh - 1, -1, -1).double()
+    idx = (torch.cat([v, hid], 1).double() @ weights).long().numpy()
+    counts = np.bincount(idx, minlength=2 ** (nv + nh)) / len(idx)
+    p = torch.softmax(-joint_energies(rbm).flatten(), 0).numpy()  # (v, h) row-major = same order
+    assert 0.5 * np.abs(counts - p).sum() < 0.03
+    # a model at the wrong temperature is rejected by the same tolerance
+    hot = torch.softmax(-0.7 * joint_energies(rbm).flatten(), 0).numpy()
+    assert 0.5 * np.abs(counts - hot).sum() > 0.03
+
+
+def test_gradient_bias_variance_recovers_known_bias_and_noise():
+    from qbm_lite.boltzmann import gradient_bias_variance
+
+    gen = torch.Generator().manual_seed(0)
+    exact = {"a": torch.zeros(50), "b": torch.zeros(2, 25)}
+    shift = torch.full((50,), 0.1)  # bias of norm 0.1 * sqrt(50) = 0.707
+    ests = [
+        {
+            "a": shift + 0.2 * torch.randn(50, generator=gen),
+            "b": 0.2 * torch.randn(2, 25, generator=gen),
+        }
+        for _ in range(400)
+    ]
+    out = gradient_bias_variance(ests, exact)
+    assert out["bias"] == pytest.approx(0.1 * np.sqrt(50), rel=0.05)
+    assert out["std"] == pytest.approx(0.2 * np.sqrt(100), rel=0.05)
+    assert out["rmse"] ** 2 == pytest.approx(out["bias"] ** 2 + out["std"] ** 2, rel=0.05)
+    unbiased = gradient_bias_variance([{"a": e["a"] - shift, "b": e["b"]} for e in ests], exact)
+    assert unbiased["bias"] < 0.2 * out["bias"]
+    with pytest.raises(ValueError, match="at least 2"):
+        gradient_bias_variance(ests[:1], exact)

@@ -121,6 +121,9 @@ def test_temperature_scan_matches_exact_enumeration_on_4x4():
             m_exact, abs=4 * scan.abs_magnetization_err[k] + 0.01
         )
         assert scan.susceptibility[k] == pytest.approx(chi_exact, rel=0.2, abs=0.05)
+        # the jackknife error bar covers the exact value (and is not absurdly wide)
+        assert abs(scan.susceptibility[k] - chi_exact) < 4 * scan.susceptibility_err[k] + 0.01
+        assert 0 < scan.susceptibility_err[k] < 0.3 * scan.susceptibility[k] + 0.05
     assert scan.abs_magnetization[0] > 0.9 > 0.5 > scan.abs_magnetization[2]
     with pytest.raises(ValueError, match="positive numbers"):
         temperature_scan(ferromagnet_2d(4), [1.0, -1.0], progress=False)
@@ -137,3 +140,40 @@ def test_overlap_autocorrelation():
     assert q[0] == 1.0 and np.abs(q[1:]).max() < 0.02
     with pytest.raises(ValueError, match="shape \\(T, chains, n\\)"):
         overlap_autocorrelation(np.ones((3, 4)))
+
+
+def _ar1(rng: np.random.Generator, phi: float, T: int, chains: int) -> np.ndarray:
+    noise = rng.normal(size=(T, chains))
+    x = np.zeros((T, chains))
+    x[0] = noise[0] / np.sqrt(1 - phi**2)  # stationary start
+    for t in range(1, T):
+        x[t] = phi * x[t - 1] + noise[t]
+    return x
+
+
+def test_madras_sokal_error_matches_the_spread_over_replicates():
+    rng = np.random.default_rng(5)
+    phi = 0.9  # tau = 19
+    results = [
+        integrated_autocorrelation_time(_ar1(rng, phi, 2000, 4), return_error=True)
+        for _ in range(60)
+    ]
+    taus, errs = np.array(results).T
+    assert taus.mean() == pytest.approx((1 + phi) / (1 - phi), rel=0.1)
+    # the predicted error agrees with the observed spread within a factor 1.5
+    assert 1 / 1.5 < errs.mean() / taus.std(ddof=1) < 1.5
+    assert integrated_autocorrelation_time(_ar1(rng, phi, 2000, 4)) == pytest.approx(
+        integrated_autocorrelation_time(_ar1(rng, phi, 2000, 4), return_error=True)[0], rel=0.5
+    )
+
+
+def test_jackknife_susceptibility_error_matches_the_spread_over_replicates():
+    from qbm_lite.observables import _jackknife_susceptibility_error
+
+    rng = np.random.default_rng(6)
+    beta, n, chis, errs = 0.5, 16, [], []
+    for _ in range(200):
+        m = np.abs(0.3 + 0.2 * _ar1(rng, 0.8, 100, 32))  # correlated |m| traces, 32 chains
+        chis.append(beta * n * (np.mean(m**2) - m.mean() ** 2))
+        errs.append(_jackknife_susceptibility_error(m, beta, n))
+    assert 1 / 1.3 < np.mean(errs) / np.std(chis, ddof=1) < 1.3

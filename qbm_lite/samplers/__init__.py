@@ -6,6 +6,7 @@ from qbm_lite.samplers.cim import SimulatedCIMSampler
 from qbm_lite.samplers.exact import ExactSampler
 from qbm_lite.samplers.gibbs import GibbsSampler, colour_classes, gibbs_sweeps
 from qbm_lite.samplers.kaiwu import EnumerationIsingSolver, KaiwuSampler
+from qbm_lite.samplers.tempering import ParallelTemperingSampler
 
 __all__ = [
     "AnnealingSampler",
@@ -14,6 +15,7 @@ __all__ = [
     "ExactSampler",
     "GibbsSampler",
     "KaiwuSampler",
+    "ParallelTemperingSampler",
     "SimulatedCIMSampler",
     "SpinSampler",
     "TorchDimodSampler",
