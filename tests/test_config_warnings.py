@@ -14,13 +14,13 @@ import pytest
 from qbm_lite.config import collect_warnings
 from qbm_lite.metrics import _pcr_notes
 
-NOISY = '''
+NOISY = """
 import warnings
 
 
 def warn(text, category=UserWarning):
     warnings.warn(text, category)
-'''
+"""
 
 
 @pytest.fixture

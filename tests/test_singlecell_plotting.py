@@ -1,4 +1,4 @@
-"""Single-cell figures stay legible: readable heatmap numbers, a legend off the bars, wrapped panels."""
+"""Single-cell figures stay legible: heatmap numbers, a legend off the bars, wrapped panels."""
 
 import matplotlib
 
