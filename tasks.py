@@ -3,11 +3,15 @@
 
     python3 tasks.py book   # set up, then build the book, executing every chapter (full mode)
     python3 tasks.py test   # set up, then lint, run the unit tests and every chapter (quick mode)
-                            # through nbmake, and build the book from those executed chapters
+                            # through nbmake, build the book from those executed chapters and
+                            # read every page in headless Chromium with the network blocked
 
 Set-up creates ``.venv`` beside this file and installs ``qbm_lite`` with its extras into it.
 PyTorch is installed first as ``TORCH_SPEC`` (default ``torch==2.13.0``) unless the environment
 already has one; override it (e.g. ``TORCH_SPEC="torch==2.13.0+cpu"``) to choose a build.
+The test job also needs a Chromium browser for the browser test: on Debian or Ubuntu as root it
+installs the distribution's ``chromium`` and ``chromium-driver`` with apt-get when they are
+missing (Playwright drives that browser; it downloads none of its own).
 """
 
 from __future__ import annotations
@@ -58,6 +62,22 @@ def setup() -> None:
     stamp.write_text(digest)
 
 
+def chromium() -> None:
+    """Install the distribution's Chromium for the browser test when it is missing (Debian)."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run("apt-get", "update", env=env)
+        run("apt-get", "install", "-y", "chromium", "chromium-driver", env=env)
+    else:
+        print(
+            "Chromium is not installed and this is not Debian as root: install the 'chromium'"
+            " package yourself, or tests/test_book_browser.py is skipped (it fails under CI).",
+            flush=True,
+        )
+
+
 def book() -> None:
     """Build the book into _build/html, executing every chapter (cached by jupyter-cache)."""
     setup()
@@ -79,8 +99,10 @@ def stage_book() -> None:
 
 
 def test() -> None:
-    """Lint, then run the unit tests, every chapter in quick mode, and the book build."""
+    """Lint, then run the unit tests, every chapter in quick mode, the book build and the
+    browser test of the built book."""
     setup()
+    chromium()
     run(venv_bin("ruff"), "check", ".")
     run(venv_bin("ruff"), "format", "--check", ".")
     stage_book()

@@ -9,34 +9,26 @@ chapter runs twice.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-STAGE = os.environ.get("QBM_LITE_BOOK_STAGE")
+from book_stage import SKIP_REASON, STAGE, build, html_dir
 
 
 @pytest.mark.run_last
-@pytest.mark.skipif(not STAGE, reason="run through `python3 tasks.py test`, which stages the book")
+@pytest.mark.skipif(STAGE is None, reason=SKIP_REASON)
 def test_book_builds_without_warnings() -> None:
-    stage = Path(STAGE)
+    stage = STAGE
     notebooks = sorted((stage / "book").glob("*.ipynb"))
     assert notebooks, f"no staged chapters in {stage}"
     for nb in notebooks:
         cells = json.loads(nb.read_text())["cells"]
         executed = [c for c in cells if c["cell_type"] == "code" and c.get("execution_count")]
         assert executed, f"{nb.name} was not executed before the build (nbmake --overwrite)"
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run(
-        [str(jb), "build", str(stage), "-W", "--keep-going"], capture_output=True, text=True
-    )
+    result = build(stage)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"jupyter-book build failed:\n{output[-6000:]}"
-    html = stage / "_build" / "html"
+    html = html_dir(stage)
     for nb in notebooks:
         page = html / "book" / f"{nb.stem}.html"
         assert page.exists(), f"{page} was not built"

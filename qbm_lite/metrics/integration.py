@@ -24,13 +24,14 @@ from __future__ import annotations
 import gc
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from qbm_lite.checks import InputError, check_choice, drop_missing, obs_column, obsm_array
+from qbm_lite.config import collect_warnings
 
 __all__ = [
     "AGGREGATES",
@@ -105,12 +106,17 @@ class IntegrationBenchmark:
         when ``plot=False``.
     preset
         The metric preset used.
+    notes
+        What scib-metrics reported while scoring, in words for the reader. Today: the methods
+        whose PCR comparison scib-metrics set to 0 because their embedding carries *more* batch
+        variance than the unintegrated PCA (it warns instead of returning a negative score).
     """
 
     tidy: pd.DataFrame
     scores: pd.DataFrame
     figure: object | None
     preset: str
+    notes: list[str] = field(default_factory=list)
 
     def totals(self) -> pd.DataFrame:
         """Just the three aggregate columns, best total first."""
@@ -236,7 +242,8 @@ def integration_benchmark(
     gc.freeze()
     try:
         bench.prepare(neighbor_computer=_exact_neighbors if neighbors == "exact" else None)
-        bench.benchmark()
+        with collect_warnings(UserWarning, _PCR_MODULE, _PCR_NEGATIVE) as pcr_clamped:
+            bench.benchmark()
     finally:
         gc.unfreeze()
     raw = bench.get_results(min_max_scale=False)
@@ -251,12 +258,33 @@ def integration_benchmark(
         .assign(metric_type=lambda d: d["metric"].map(metric_type))
     )[["method", "metric", "metric_type", "value"]]
 
+    notes = _pcr_notes(scores) if pcr_clamped else []
+
     figure = None
     if plot:
         from qbm_lite.plotting.singlecell import plot_benchmark
 
         figure = plot_benchmark(scores)
-    return IntegrationBenchmark(tidy=tidy, scores=scores, figure=figure, preset=metrics)
+    return IntegrationBenchmark(
+        tidy=tidy, scores=scores, figure=figure, preset=metrics, notes=notes
+    )
+
+
+# scib-metrics clamps a negative PCR comparison to 0 and says so with a UserWarning.
+_PCR_MODULE = "scib_metrics.metrics._pcr_comparison"
+_PCR_NEGATIVE = "PCR comparison score is negative"
+
+
+def _pcr_notes(scores: pd.DataFrame) -> list[str]:
+    if "PCR comparison" not in scores:
+        return []
+    clamped = [str(m) for m in scores.index[scores["PCR comparison"] == 0.0]]
+    if not clamped:
+        return []
+    return [
+        f"PCR comparison set to 0 for {', '.join(clamped)}: the embedding explains more of the "
+        "batch variance than the unintegrated PCA does (scib-metrics clamps the negative score)."
+    ]
 
 
 def batch_mixing(embedding: np.ndarray, batch: Sequence, n_neighbors: int = 15) -> float:

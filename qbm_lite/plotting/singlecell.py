@@ -62,42 +62,63 @@ def plot_embeddings(
     seed: int = 0,
     point_size: float | None = None,
     panel_size: float = 2.6,
+    max_columns: int = 3,
 ):
-    """Embeddings side by side (columns) coloured by each ``obs`` column in ``color`` (rows).
+    """Embeddings side by side, one panel per method, coloured by each ``obs`` column in ``color``.
 
-    The 2-D views are cached in ``adata.obsm[f"{key}_{method}2d"]`` so redrawing is free.
+    Each colour gets a block of rows with at most ``max_columns`` methods per row, so that six
+    methods make a 3-column figure that stays legible at a book's text width (about 9 inches)
+    instead of one 17-inch row scaled down to less than half. The 2-D views are cached in
+    ``adata.obsm[f"{key}_{method}2d"]`` so redrawing is free.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     keys = dict(obsm_keys) if isinstance(obsm_keys, Mapping) else {k: k for k in obsm_keys}
+    if not keys:
+        raise ValueError("obsm_keys is empty; pass at least one embedding.")
+    if int(max_columns) < 1:
+        raise ValueError(f"max_columns must be a positive integer; got {max_columns}.")
     for col in color:
         if col not in adata.obs:
             raise KeyError(f"{col!r} is not a column of adata.obs; choose from {list(adata.obs)}.")
     s = point_size if point_size is not None else max(0.5, min(8.0, 4000 / adata.n_obs))
+    ncols = min(len(keys), int(max_columns))
+    blocks = -(-len(keys) // ncols)  # rows of methods per colour
     fig, axes = plt.subplots(
-        len(color),
-        len(keys),
-        figsize=(panel_size * len(keys) + 1.6, panel_size * len(color)),
+        len(color) * blocks,
+        ncols,
+        figsize=(panel_size * ncols + 1.6, panel_size * len(color) * blocks),
         squeeze=False,
     )
+    for ax in axes.flat:
+        ax.set_axis_off()
     for j, (name, key) in enumerate(keys.items()):
         cache = f"{key}_{method}2d"
         if cache not in adata.obsm:
             adata.obsm[cache] = embed_2d(adata.obsm[key], method=method, seed=seed)
         xy = adata.obsm[cache]
+        block, c = divmod(j, ncols)
         for i, col in enumerate(color):
-            ax = axes[i, j]
-            _scatter_by(ax, xy, adata.obs[col], s, legend=(j == len(keys) - 1))
+            ax = axes[i * blocks + block, c]
+            ax.set_axis_on()
+            _scatter_by(ax, xy, adata.obs[col], s, legend=(block == 0 and c == ncols - 1))
             ax.set_xticks([])
             ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=10)
-            if j == 0:
+            ax.set_title(name, fontsize=10)
+            if c == 0:
                 ax.set_ylabel(col)
     fig.tight_layout()
     return fig
+
+
+def _text_colour(rgba: Sequence[float]) -> str:
+    """Black or white, whichever contrasts more with ``rgba`` (WCAG relative luminance)."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    # Contrast with black (L + 0.05) / 0.05 against with white 1.05 / (L + 0.05).
+    return "black" if (luminance + 0.05) ** 2 > 0.05 * 1.05 else "white"
 
 
 def plot_benchmark(scores: pd.DataFrame, title: str | None = None):
@@ -137,18 +158,24 @@ def plot_benchmark(scores: pd.DataFrame, title: str | None = None):
     ax_bar.set_yticks(y, scores.index)
     ax_bar.set_xlim(0, 1)
     ax_bar.set_xlabel("score (higher is better)")
-    ax_bar.legend(fontsize=7, loc="lower right")
     ax_bar.set_title("Aggregate scores")
 
     mat = scores[metrics].to_numpy(dtype=float)
-    ax_heat.imshow(mat, aspect="auto", cmap="PRGn", vmin=0, vmax=1, origin="lower")
+    cmap = plt.get_cmap("PRGn")
+    ax_heat.imshow(mat, aspect="auto", cmap=cmap, vmin=0, vmax=1, origin="lower")
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
-            ax_heat.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7)
+            value = mat[i, j]
+            colour = "black" if np.isnan(value) else _text_colour(cmap(float(value)))
+            label = "n/a" if np.isnan(value) else f"{value:.2f}"
+            ax_heat.text(j, i, label, ha="center", va="center", fontsize=8, color=colour)
     ax_heat.set_xticks(range(len(metrics)), metrics, rotation=45, ha="right", fontsize=8)
     ax_heat.set_yticks(range(n), [""] * n)
     ax_heat.set_title("Individual metrics")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    # The legend goes in a strip under the whole figure, so that it never covers a bar.
+    strip = 0.4 / fig.get_figheight()
+    fig.legend(*ax_bar.get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0.0, strip, 1.0, 1.0))
     return fig

@@ -72,6 +72,9 @@ class TorchDimodSampler(dimod.Sampler):
     provided here and returns a ``dimod.SampleSet``.
     """
 
+    #: Inverse temperature that :meth:`sample` uses when it is called without ``beta``. The base
+    #: class samples the Boltzmann distribution at 1.0; a subclass whose sampler is an optimizer
+    #: by default (:class:`~qbm_lite.samplers.cim.SimulatedCIMSampler`) sets ``None``.
     default_beta: float | None = 1.0
 
     @property

@@ -151,6 +151,7 @@ class SimulatedCIMSampler(TorchDimodSampler):
     -2.0
     """
 
+    #: ``None``: :meth:`sample` without ``beta`` optimizes (returns low-energy states).
     default_beta = None
 
     def __init__(

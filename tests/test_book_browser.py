@@ -1,0 +1,325 @@
+"""The built book as a reader sees it: every page opened in headless Chromium, with no network.
+
+Runs inside ``python3 tasks.py test`` on the quick-mode book built from the executed chapters
+(see ``book_stage.py``). The pages are served from a local HTTP server on 127.0.0.1; every other
+request is refused and recorded. Debian's ``chromium`` (installed by ``tasks.py setup``) is driven
+by Playwright, which downloads no browser of its own here. For every page the test checks:
+
+- the maths is typeset by the book's own MathJax (no raw TeX in the visible text);
+- no cell output shows a warning, a traceback or a local filesystem path, and no page shows the
+  builder's paths (repository, staging folder, virtual environment, home folder);
+- every image loads, with a non-zero natural size;
+- no table and no display equation is wider than the text column at a 1,280-pixel window;
+- every Colab link of a chapter points at that chapter's notebook;
+- no page asks for anything outside the local server.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from book_stage import SKIP_REASON, STAGE, build, html_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+COLAB = "https://colab.research.google.com/github/qbm-lite/qbm-lite/blob/main/"
+WINDOW = {"width": 1280, "height": 900}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # Belt and braces beside the request routing below: resolve no host but the local one.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+# Folders of the build that hold assets, not pages.
+ASSET_DIRS = {"_static", "_images", "_sources", "_sphinx_design_static", "_panels_static"}
+
+# A warning, a traceback or a logged error in a cell's output.
+NOISE = re.compile(
+    r"Traceback \(most recent call last\)"
+    r"|\b[A-Z][A-Za-z]*(?:Warning|Error)\b:?"
+    r"|\bwarnings\.warn\b"
+    r"|^\s*(?:WARNING|ERROR)\b"
+    r"|\[(?:WARNING|ERROR)\]",
+    re.M,
+)
+# An absolute path on a local disk (POSIX folders where builds live, or a Windows drive).
+LOCAL_PATH = re.compile(
+    r"(?<![\w/.:])/(?:home|root|tmp|work|usr|opt|var|srv|mnt|Users|private)/[\w.@+-]+"
+    r"|\b[A-Za-z]:\\\\?[\w.-]+\\|site-packages"
+)
+# TeX that MathJax should have typeset: delimiters, or a control word, left in the visible text.
+RAW_TEX = re.compile(
+    r"\\\(|\\\)|\\\[|\\\]|\$\$"
+    r"|\\(?:frac|mathbb|mathcal|mathrm|mathbf|sum|prod|int|beta|theta|sigma|alpha|partial|nabla"
+    r"|left|right|begin|end|log|exp|langle|rangle|cdot|underbrace|text)\b"
+    r"|\$[^$\s][^$\n]{0,80}\$"
+)
+
+pytestmark = [pytest.mark.run_last, pytest.mark.skipif(STAGE is None, reason=SKIP_REASON)]
+
+# Collects, per page, what the reader would see; run after MathJax has typeset the page.
+PAGE_PROBE = """
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  await document.fonts.ready;
+  const imgs = Array.from(document.images);
+  for (const img of imgs) { img.loading = "eager"; }
+  await Promise.all(imgs.map((img) => img.decode().catch(() => null)));
+  const article = document.querySelector("article.bd-article") || document.body;
+  const style = getComputedStyle(article);
+  const box = article.getBoundingClientRect();
+  const left = box.left + parseFloat(style.paddingLeft);
+  const right = box.right - parseFloat(style.paddingRight);
+  const column = right - left;
+  const tooWide = [];
+  const measure = (kind, el, rect) => {
+    if (rect.width > column + 1 || rect.left < left - 1 || rect.right > right + 1) {
+      tooWide.push({kind, width: Math.round(rect.width), column: Math.round(column),
+                    text: el.innerText.replace(/\\s+/g, " ").slice(0, 80)});
+    }
+  };
+  article.querySelectorAll("table").forEach((t) => measure("table", t, t.getBoundingClientRect()));
+  const display = article.querySelectorAll('mjx-container[display="true"]');
+  display.forEach((c) => {
+    const math = c.querySelector("mjx-math");
+    if (math) measure("equation", c, math.getBoundingClientRect());
+  });
+  // Visible text outside code, where raw TeX must not appear.
+  const texts = [];
+  const skip = "pre, code, script, style, textarea, mjx-container, .highlight, .linenos";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+    acceptNode: (n) => (n.parentElement && !n.parentElement.closest(skip)
+      ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT),
+  });
+  while (walker.nextNode()) texts.push(walker.currentNode.nodeValue);
+  const mathNodes = Array.from(document.querySelectorAll("span.math, div.math"));
+  return {
+    text: document.body.innerText,
+    proseText: texts.join(" "),
+    mathNodes: mathNodes.length,
+    untypeset: mathNodes.filter((m) => !m.querySelector("mjx-container"))
+      .map((m) => m.textContent.slice(0, 80)),
+    displayMath: display.length,
+    images: imgs.map((img) => ({src: img.currentSrc || img.src, alt: img.alt,
+      width: img.naturalWidth, height: img.naturalHeight, complete: img.complete,
+      shown: Math.round(img.getBoundingClientRect().width),
+      output: !!img.closest(".cell_output")})),
+    outputs: Array.from(document.querySelectorAll(".cell_output")).map((o) => o.innerText),
+    tables: article.querySelectorAll("table").length,
+    tooWide,
+    signatures: Array.from(document.querySelectorAll("dt.sig")).map((d) => d.innerText),
+    colab: Array.from(document.querySelectorAll('a[href*="colab.research.google.com"]'))
+      .map((a) => a.href),
+  };
+}
+"""
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
+        pass
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A browser that stops reading a file it no longer needs is no failure of the book.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+@dataclass
+class Findings:
+    """What the pages showed, and what went wrong where."""
+
+    pages: int = 0
+    images: int = 0
+    output_images: int = 0
+    math: int = 0
+    display_math: int = 0
+    tables: int = 0
+    colab_links: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, page: str, what: str) -> None:
+        self.problems.append(f"{page}: {what}")
+
+
+REDIRECT = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)"', re.I)
+
+
+def _pages(html: Path) -> tuple[list[Path], dict[Path, str]]:
+    """The book's pages, and the redirect stubs (such as index.html) with their targets."""
+    pages, redirects = [], {}
+    for path in sorted(html.rglob("*.html")):
+        if ASSET_DIRS.intersection(path.relative_to(html).parts[:-1]):
+            continue
+        match = REDIRECT.search(path.read_text(errors="replace")[:2000])
+        if match:
+            redirects[path] = match.group(1)
+        else:
+            pages.append(path)
+    return pages, redirects
+
+
+def _builder_paths() -> list[str]:
+    """Paths of this machine that a page must never show."""
+    paths = {str(ROOT), str(STAGE), sys.prefix, str(Path.home()), tempfile.gettempdir()}
+    return sorted(p for p in paths if len(p) > 4)  # never "/" or "/tmp"-like stubs alone
+
+
+@functools.cache
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    """The built book served on 127.0.0.1 (a free port); yields the base URL."""
+    result = build(STAGE)
+    if result.returncode != 0:
+        pytest.fail("the book did not build; see test_book_builds_without_warnings")
+    handler = functools.partial(_QuietHandler, directory=str(html_dir(STAGE)))
+    server = _QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -> None:
+    findings.pages += 1
+    findings.math += probe["mathNodes"]
+    findings.display_math += probe["displayMath"]
+    findings.tables += probe["tables"]
+    for snippet in probe["untypeset"]:
+        findings.add(rel, f"maths not typeset: {snippet!r}")
+    for match in RAW_TEX.finditer(probe["proseText"]):
+        context = probe["proseText"][max(0, match.start() - 40) : match.end() + 40]
+        findings.add(rel, f"raw TeX in the text: {context!r}")
+    for output in probe["outputs"]:
+        for regex, what in ((NOISE, "a warning or traceback"), (LOCAL_PATH, "a local path")):
+            match = regex.search(output)
+            if match:
+                context = output[max(0, match.start() - 60) : match.end() + 100]
+                findings.add(rel, f"an output shows {what}: {context!r}")
+    for path in _builder_paths():
+        if path in probe["text"]:
+            findings.add(rel, f"the page shows the builder's path {path}")
+    match = LOCAL_PATH.search(probe["proseText"])
+    if match:
+        context = probe["proseText"][max(0, match.start() - 60) : match.end() + 60]
+        findings.add(rel, f"the text shows a local path: {context!r}")
+    for image in probe["images"]:
+        findings.images += 1
+        findings.output_images += image["output"]
+        if not (image["complete"] and image["width"] > 0 and image["height"] > 0):
+            findings.add(rel, f"image does not load: {image['src']}")
+        if re.search(r"[0-9a-f]{32}", image["alt"] or ""):
+            findings.add(rel, f"image has its file name as alt text: {image['alt']}")
+    for item in probe["tooWide"]:
+        findings.add(
+            rel,
+            f"{item['kind']} {item['width']} px wide in a {item['column']} px text column: "
+            f"{item['text']!r}",
+        )
+    for signature in probe["signatures"]:
+        if len(signature) > 400 or re.search(r"\bQUICK\b.*=\s*(True|False)", signature):
+            findings.add(rel, f"the API shows a build-time value: {signature[:120]!r}...")
+    stem = Path(rel).stem
+    if rel.startswith("book/") and stem in chapters:
+        if not probe["colab"]:
+            findings.add(rel, "no Colab link")
+        for href in probe["colab"]:
+            findings.colab_links += 1
+            if href != f"{COLAB}book/{stem}.ipynb":
+                findings.add(rel, f"Colab link points elsewhere: {href}")
+
+
+def test_every_page_reads_correctly_offline_in_chromium(
+    site: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = _chromium()
+    if not chromium:
+        message = "Chromium is not installed; `python3 tasks.py test` installs Debian's as root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    html = html_dir(STAGE)
+    chapters = {nb.stem for nb in (STAGE / "book").glob("*.ipynb")}
+    findings = Findings()
+    outside: list[str] = []
+    script_errors: list[str] = []
+
+    def route(route_: object) -> None:
+        url = route_.request.url  # type: ignore[attr-defined]
+        if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
+            route_.continue_()  # type: ignore[attr-defined]
+        else:
+            outside.append(url)
+            route_.abort("blockedbyclient")  # type: ignore[attr-defined]
+
+    with tempfile.TemporaryDirectory(prefix="qbm-chromium-") as profile:
+        with playwright_api.sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                profile,
+                executable_path=chromium,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport=WINDOW,
+                service_workers="block",
+            )
+            try:
+                context.route("**/*", route)
+                page = context.new_page()
+                page.on("pageerror", lambda exc: script_errors.append(f"{page.url}: {exc}"))
+                pages, redirects = _pages(html)
+                for path, target in redirects.items():
+                    if not (path.parent / target).resolve().is_file():
+                        findings.add(path.name, f"redirects to a missing page: {target}")
+                for path in pages:
+                    rel = path.relative_to(html).as_posix()
+                    page.goto(site + rel, wait_until="load")
+                    probe = page.evaluate(PAGE_PROBE)
+                    _check_page(rel, probe, findings, chapters)
+            finally:
+                context.close()
+
+    for url in sorted(set(outside)):
+        findings.add("(network)", f"a page asked for a non-local resource: {url}")
+    for error in script_errors:
+        findings.add("(script)", f"a page raised a JavaScript error: {error}")
+    summary = (
+        f"book in Chromium {chromium}: {findings.pages} pages, {findings.images} images "
+        f"({findings.output_images} cell outputs), {findings.math} maths elements "
+        f"({findings.display_math} display equations), {findings.tables} tables, "
+        f"{findings.colab_links} Colab links checked at {WINDOW['width']} px; "
+        f"{len(outside)} non-local requests blocked; {len(findings.problems)} problems"
+    )
+    with capsys.disabled():
+        print("\n" + summary)
+    assert findings.pages > 0 and findings.math > 0 and findings.images > 0, summary
+    assert not findings.problems, summary + ":\n" + "\n".join(findings.problems[:80])
