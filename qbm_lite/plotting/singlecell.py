@@ -32,6 +32,12 @@ def embed_2d(
     raise ValueError(f"method must be 'umap' or 'pca'; got {method!r}.")
 
 
+def _text_color(rgba) -> str:
+    """Black or white, whichever reads better on a cell of colour ``rgba`` (WCAG luminance)."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.18 else "white"
+
+
 def _scatter_by(ax, xy: np.ndarray, values: pd.Series, s: float, legend: bool) -> None:
     cats = pd.Categorical(values)
     cmap = plt.get_cmap("tab10" if len(cats.categories) <= 10 else "tab20")
@@ -62,15 +68,20 @@ def plot_embeddings(
     seed: int = 0,
     point_size: float | None = None,
     panel_size: float = 2.6,
+    ncols: int | None = None,
 ):
     """Embeddings side by side (columns) coloured by each ``obs`` column in ``color`` (rows).
 
     The 2-D views are cached in ``adata.obsm[f"{key}_{method}2d"]`` so redrawing is free.
+    With ``ncols`` and a single ``color``, the panels wrap into a grid of ``ncols`` columns
+    (legible at a book's text width for many methods).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    if ncols is not None:
+        return _embedding_grid(adata, obsm_keys, color, method, seed, point_size, panel_size, ncols)
     keys = dict(obsm_keys) if isinstance(obsm_keys, Mapping) else {k: k for k in obsm_keys}
     for col in color:
         if col not in adata.obs:
@@ -96,6 +107,36 @@ def plot_embeddings(
                 ax.set_title(name, fontsize=10)
             if j == 0:
                 ax.set_ylabel(col)
+    fig.tight_layout()
+    return fig
+
+
+def _embedding_grid(adata, obsm_keys, color, method, seed, point_size, panel_size, ncols):
+    keys = dict(obsm_keys) if isinstance(obsm_keys, Mapping) else {k: k for k in obsm_keys}
+    if isinstance(color, str):
+        color = (color,)
+    if len(color) != 1:
+        raise ValueError(f"ncols wraps panels for one colour column; got color={list(color)}.")
+    col = color[0]
+    if col not in adata.obs:
+        raise KeyError(f"{col!r} is not a column of adata.obs; choose from {list(adata.obs)}.")
+    ncols = max(1, min(int(ncols), len(keys)))
+    nrows = -(-len(keys) // ncols)
+    s = point_size if point_size is not None else max(0.5, min(8.0, 4000 / adata.n_obs))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(panel_size * ncols + 1.4, panel_size * nrows), squeeze=False
+    )
+    for ax in axes.ravel()[len(keys) :]:
+        ax.set_visible(False)
+    for j, (name, key) in enumerate(keys.items()):
+        cache = f"{key}_{method}2d"
+        if cache not in adata.obsm:
+            adata.obsm[cache] = embed_2d(adata.obsm[key], method=method, seed=seed)
+        ax = axes.ravel()[j]
+        _scatter_by(ax, adata.obsm[cache], adata.obs[col], s, legend=(j == ncols - 1))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(name, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -137,14 +178,24 @@ def plot_benchmark(scores: pd.DataFrame, title: str | None = None):
     ax_bar.set_yticks(y, scores.index)
     ax_bar.set_xlim(0, 1)
     ax_bar.set_xlabel("score (higher is better)")
-    ax_bar.legend(fontsize=7, loc="lower right")
+    # Legend below the axes, never over a bar.
+    ax_bar.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     ax_bar.set_title("Aggregate scores")
 
     mat = scores[metrics].to_numpy(dtype=float)
-    ax_heat.imshow(mat, aspect="auto", cmap="PRGn", vmin=0, vmax=1, origin="lower")
+    cmap = plt.get_cmap("PRGn")
+    ax_heat.imshow(mat, aspect="auto", cmap=cmap, vmin=0, vmax=1, origin="lower")
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
-            ax_heat.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7)
+            ax_heat.text(
+                j,
+                i,
+                f"{mat[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=_text_color(cmap(float(np.clip(mat[i, j], 0, 1)))),
+            )
     ax_heat.set_xticks(range(len(metrics)), metrics, rotation=45, ha="right", fontsize=8)
     ax_heat.set_yticks(range(n), [""] * n)
     ax_heat.set_title("Individual metrics")
