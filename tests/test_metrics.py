@@ -212,6 +212,10 @@ def test_seed_summary_matches_a_hand_computation() -> None:
     # sd with ddof=1: sqrt((0.3² + 0.1² + 0.4²) / 2) = sqrt(0.13)
     assert summary.loc[("A", "Total"), "sd"] == pytest.approx(np.sqrt(0.13))
     assert summary.loc[("B", "Total"), "sd"] == pytest.approx(0.2)
+    table = metrics.seed_table(tidy, ["Total"])
+    assert list(table.index) == ["A", "B"] and table.loc["A", "Total"] == "0.500 ± 0.361"
+    with pytest.raises(ValueError, match="not in the table"):
+        metrics.seed_table(tidy, ["iLISI"])
     diff = metrics.metric_differences(tidy, "A", "B", method="t")
     # Paired differences 0.1, 0.1, 0.4: mean 0.2, sd sqrt(0.03), t(0.975, 2) = 4.303.
     half = 4.302652729911275 * np.sqrt(0.03) / np.sqrt(3)

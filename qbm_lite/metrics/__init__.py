@@ -22,6 +22,7 @@ from qbm_lite.metrics.integration import (
     isolated_labels_are_all_labels,
     label_purity,
     metric_differences,
+    seed_table,
     totals_without_silhouettes,
 )
 from qbm_lite.metrics.stats import (
@@ -49,6 +50,7 @@ __all__ = [
     "label_purity",
     "metric_differences",
     "paired_difference",
+    "seed_table",
     "summarize",
     "totals_without_silhouettes",
 ]

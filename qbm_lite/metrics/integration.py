@@ -68,6 +68,7 @@ __all__ = [
     "isolated_labels_are_all_labels",
     "label_purity",
     "metric_differences",
+    "seed_table",
     "totals_without_silhouettes",
 ]
 
@@ -418,6 +419,43 @@ def metric_differences(
     metrics = list(pd.unique(tidy["metric"])) if metrics is None else list(metrics)
     rows = [compare(tidy, a, b, m, **kwargs).as_row() for m in metrics]
     return pd.DataFrame(rows).set_index("metric")[["mean", "low", "high", "n", "verdict"]]
+
+
+def seed_table(
+    tidy: pd.DataFrame,
+    metrics: Sequence[str] = ("Total", "Total (no silhouettes)", "Bio conservation"),
+    digits: int = 3,
+) -> pd.DataFrame:
+    """Compact ``mean ± sd`` table over seeds: methods as rows (best first), ``metrics`` as columns.
+
+    Built on :func:`qbm_lite.metrics.summarize` (sd with ``ddof=1``); narrow enough for a
+    book's text column with three or four metrics.
+
+    Raises
+    ------
+    qbm_lite.checks.InputError
+        A metric that is not in the table.
+    """
+    from qbm_lite.metrics.stats import summarize
+
+    summary = summarize(tidy)
+    known = set(summary.index.get_level_values("metric"))
+    missing = [m for m in metrics if m not in known]
+    if missing:
+        raise InputError(f"metrics {missing} are not in the table (it has {sorted(known)}).")
+    means = summary["mean"].unstack("metric")
+    sds = summary["sd"].unstack("metric")
+    order = means[metrics[0]].sort_values(ascending=False).index
+    out = pd.DataFrame(index=order)
+    for m in metrics:
+        out[m] = [
+            f"{means.loc[i, m]:.{digits}f} ± {sds.loc[i, m]:.{digits}f}"
+            if np.isfinite(sds.loc[i, m])
+            else f"{means.loc[i, m]:.{digits}f}"
+            for i in order
+        ]
+    out.index.name = "method"
+    return out
 
 
 def label_purity(embedding: np.ndarray, labels: Sequence, n_neighbors: int = 15) -> float:
