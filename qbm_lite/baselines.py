@@ -16,8 +16,8 @@ name                       ``obsm`` key            what it is
 ``"QBM-VAE"``              ``X_qbmvae``            :class:`qbm_lite.QBMVAE`, ``prior="boltzmann"``
 =========================  ======================  ===========================================
 
-Fair settings
--------------
+**Fair settings.**
+
 - **scvi-tools models** (Lopez et al., 2018; Svensson et al., 2020; Clivio et al., 2019) warm
   the KL weight up linearly from 0 to 1 over ``n_epochs_kl_warmup`` epochs (scvi-tools 1.4:
   400, with a default of 400 epochs for fewer than 20,000 cells, so the warm-up spans the whole
@@ -43,8 +43,8 @@ Fair settings
   1, which favours compact islands in silhouette and kNN metrics; scoring the logits as well is
   the sensitivity check for that.
 
-Seeds
------
+**Seeds.**
+
 Every method takes ``seed``. :func:`train_methods_seeds` trains the same methods for several
 seeds (keys suffixed ``_seed{s}``) and :meth:`SeedRuns.score` turns any per-seed scoring
 function into one tidy table with a ``seed`` column, ready for

@@ -18,8 +18,8 @@ JAX on first use, which on a CPU costs from a second (silhouettes, LISI) to minu
 Scores are *not* min-max scaled across methods (scaled scores change when a method is added),
 so the totals can be compared between runs on the same data.
 
-Silhouettes and quantised embeddings
-------------------------------------
+**Silhouettes and quantised embeddings.**
+
 Three of the metrics are average silhouette widths: *silhouette label* (bio), *BRAS* (batch,
 a batch silhouette within each label) and *isolated labels*, which in scib-metrics is the
 silhouette of the labels found in the fewest batches. When every label occurs in every batch
@@ -33,8 +33,8 @@ batch from iLISI, graph connectivity and PCR comparison) beside the standard one
 :func:`metric_differences` gives the per-metric paired differences between two methods, so a
 lead in the total can be traced to the columns it comes from.
 
-PCR comparison
---------------
+**PCR comparison.**
+
 scib-metrics' *PCR comparison* is ``(pcr_pre − pcr_post) / pcr_pre``, the fraction of the
 batch's variance explained by the unintegrated PCA that integration removed. When an embedding
 carries *more* batch variance than the unintegrated PCA (no correction at all, e.g. PCA itself
