@@ -8,11 +8,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from qbm_lite.config import collect_warnings
-from qbm_lite.metrics import _pcr_notes
 
 NOISY = """
 import warnings
@@ -87,11 +85,3 @@ def test_collects_scib_metrics_negative_pcr_warning() -> None:
     assert score == 0
     assert len(seen) == 1 and "negative" in seen[0]
     assert not [w for w in shown if "PCR" in str(w.message)]
-
-
-def test_pcr_notes_name_the_clamped_methods() -> None:
-    scores = pd.DataFrame({"PCR comparison": [0.0, 0.4, 0.0]}, index=["PCA", "scVI", "QBM-VAE"])
-    (note,) = _pcr_notes(scores)
-    assert "PCA, QBM-VAE" in note and "scVI" not in note
-    assert _pcr_notes(scores.drop(index=["PCA", "QBM-VAE"])) == []
-    assert _pcr_notes(pd.DataFrame({"Total": [0.5]})) == []

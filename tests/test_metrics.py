@@ -146,3 +146,93 @@ def test_continuous_label_column_is_refused() -> None:
     adata.obs["score"] = np.random.default_rng(0).normal(size=adata.n_obs)
     with pytest.raises(ValueError, match="continuous"):
         metrics.integration_benchmark(adata, ["X_good"], "batch", "score", metrics="light")
+
+
+def test_totals_without_silhouettes_by_hand(result: metrics.IntegrationBenchmark) -> None:
+    s = result.scores
+    # Light preset: bio without silhouettes is cLISI alone; batch is iLISI, graph
+    # connectivity and PCR comparison (no BRAS in this preset).
+    bio = s["cLISI"]
+    batch = (s["iLISI"] + s["Graph connectivity"] + s["PCR comparison"]) / 3
+    assert np.allclose(s["Bio (no silhouettes)"], bio)
+    assert np.allclose(s["Batch (no silhouettes)"], batch)
+    assert np.allclose(s["Total (no silhouettes)"], 0.6 * bio + 0.4 * batch)
+    assert list(result.totals(silhouettes=False).columns) == [
+        *metrics.AGGREGATES,
+        *metrics.AGGREGATES_NO_SILHOUETTE,
+    ]
+    assert "Total (no silhouettes)" not in result.metrics and "iLISI" in result.metrics
+    no_sil = result.tidy.query("metric == 'Total (no silhouettes)'")
+    assert set(no_sil["metric_type"]) == {"Aggregate score"} and len(no_sil) == 3
+
+
+def test_isolated_labels_is_silhouette_label_when_every_type_is_in_every_batch(
+    result: metrics.IntegrationBenchmark,
+) -> None:
+    """The degeneracy of issue 10.3: balanced types in every batch make the two metrics equal."""
+    assert result.isolated_is_silhouette
+    s = result.scores
+    assert np.allclose(s["Isolated labels"], s["Silhouette label"], atol=1e-6)
+    adata = _toy(10)
+    assert metrics.isolated_labels_are_all_labels(adata, "batch", "cell_type")
+    keep = ~((adata.obs["cell_type"] == "t0") & (adata.obs["batch"] == "b1")).to_numpy()
+    assert not metrics.isolated_labels_are_all_labels(adata[keep], "batch", "cell_type")
+
+
+def test_negative_pcr_is_recorded_and_its_warning_filtered() -> None:
+    import warnings
+
+    adata = _toy(25)
+    adata.obsm["X_pca"] = adata.obsm["X_good"]  # mixed reference: "bad" adds batch variance
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning that escapes fails the test
+        res = metrics.integration_benchmark(
+            adata,
+            {"good": "X_good", "bad": "X_bad"},
+            "batch",
+            "cell_type",
+            metrics="light",
+            plot=False,
+        )
+    assert res.scores.loc["bad", "PCR comparison"] == 0.0
+    assert "bad" in res.pcr_clipped
+
+
+def test_seed_summary_matches_a_hand_computation() -> None:
+    tidy = pd.DataFrame(
+        {
+            "method": ["A"] * 3 + ["B"] * 3,
+            "metric": ["Total"] * 6,
+            "value": [0.2, 0.4, 0.9, 0.1, 0.3, 0.5],
+            "seed": [0, 1, 2] * 2,
+        }
+    )
+    summary = metrics.summarize(tidy)
+    assert summary.loc[("A", "Total"), "mean"] == pytest.approx(0.5)
+    # sd with ddof=1: sqrt((0.3² + 0.1² + 0.4²) / 2) = sqrt(0.13)
+    assert summary.loc[("A", "Total"), "sd"] == pytest.approx(np.sqrt(0.13))
+    assert summary.loc[("B", "Total"), "sd"] == pytest.approx(0.2)
+    table = metrics.seed_table(tidy, ["Total"])
+    assert list(table.index) == ["A", "B"] and table.loc["A", "Total"] == "0.500 ± 0.361"
+    with pytest.raises(ValueError, match="not in the table"):
+        metrics.seed_table(tidy, ["iLISI"])
+    diff = metrics.metric_differences(tidy, "A", "B", method="t")
+    # Paired differences 0.1, 0.1, 0.4: mean 0.2, sd sqrt(0.03), t(0.975, 2) = 4.303.
+    half = 4.302652729911275 * np.sqrt(0.03) / np.sqrt(3)
+    assert diff.loc["Total", "mean"] == pytest.approx(0.2)
+    assert diff.loc["Total", "low"] == pytest.approx(0.2 - half)
+    assert diff.loc["Total", "verdict"] == "no difference"  # 0.2 - 0.43 < 0
+
+
+def test_label_purity_against_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 3))
+    labels = rng.integers(0, 4, size=50)
+    d = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    idx = np.argsort(d, axis=1)[:, :6]
+    assert np.isclose(
+        metrics.label_purity(X, labels, n_neighbors=6), (labels[idx] == labels[:, None]).mean()
+    )
+    with pytest.raises(ValueError, match="missing"):
+        metrics.label_purity(X, [None] + list(labels[1:]))

@@ -1,7 +1,8 @@
 """Metrics on embeddings, one family per module; AnnData only in the ``*_benchmark`` wrappers.
 
-- :mod:`qbm_lite.metrics.integration`: scib-metrics' integration benchmark and a quick
-  batch-mixing score;
+- :mod:`qbm_lite.metrics.integration`: scib-metrics' integration benchmark (with totals
+  without the silhouette-based metrics and per-metric paired differences) and quick
+  batch-mixing and label-purity scores;
 - :mod:`qbm_lite.metrics.stats`: seed summaries and paired comparisons over tidy tables.
 
 Every family reads ``obs`` columns and ``obsm`` keys through :mod:`qbm_lite.checks` (one
@@ -12,10 +13,17 @@ tidy tables with the columns ``method``, ``metric``, ``value`` (plus ``seed`` / 
 
 from qbm_lite.metrics.integration import (
     AGGREGATES,
+    AGGREGATES_NO_SILHOUETTE,
     METRIC_PRESETS,
+    SILHOUETTE_METRICS,
     IntegrationBenchmark,
     batch_mixing,
     integration_benchmark,
+    isolated_labels_are_all_labels,
+    label_purity,
+    metric_differences,
+    seed_table,
+    totals_without_silhouettes,
 )
 from qbm_lite.metrics.stats import (
     PAIR_COLUMNS,
@@ -28,7 +36,9 @@ from qbm_lite.metrics.stats import (
 
 __all__ = [
     "AGGREGATES",
+    "AGGREGATES_NO_SILHOUETTE",
     "METRIC_PRESETS",
+    "SILHOUETTE_METRICS",
     "PAIR_COLUMNS",
     "TIDY_COLUMNS",
     "IntegrationBenchmark",
@@ -36,6 +46,11 @@ __all__ = [
     "batch_mixing",
     "compare",
     "integration_benchmark",
+    "isolated_labels_are_all_labels",
+    "label_purity",
+    "metric_differences",
     "paired_difference",
+    "seed_table",
     "summarize",
+    "totals_without_silhouettes",
 ]

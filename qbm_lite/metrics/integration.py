@@ -17,6 +17,31 @@ JAX on first use, which on a CPU costs from a second (silhouettes, LISI) to minu
 
 Scores are *not* min-max scaled across methods (scaled scores change when a method is added),
 so the totals can be compared between runs on the same data.
+
+**Silhouettes and quantised embeddings.**
+
+Three of the metrics are average silhouette widths: *silhouette label* (bio), *BRAS* (batch,
+a batch silhouette within each label) and *isolated labels*, which in scib-metrics is the
+silhouette of the labels found in the fewest batches. When every label occurs in every batch
+(the usual simulated benchmark), *every* label counts as isolated, so isolated labels is the
+label-averaged silhouette label (identical for balanced labels): the same silhouette is counted
+twice among the bio metrics. Silhouettes also reward compact islands, which an embedding of
+saturated posterior probabilities (the QBM-VAE's ``q``, mostly near 0 or 1) forms by
+construction. :data:`SILHOUETTE_METRICS` names these metrics, and every benchmark also reports
+the aggregates *without* them (:data:`AGGREGATES_NO_SILHOUETTE`: bio from NMI/ARI and cLISI,
+batch from iLISI, graph connectivity and PCR comparison) beside the standard ones;
+:func:`metric_differences` gives the per-metric paired differences between two methods, so a
+lead in the total can be traced to the columns it comes from.
+
+**PCR comparison.**
+
+scib-metrics' *PCR comparison* is ``(pcr_pre − pcr_post) / pcr_pre``, the fraction of the
+batch's variance explained by the unintegrated PCA that integration removed. When an embedding
+carries *more* batch variance than the unintegrated PCA (no correction at all, e.g. PCA itself
+up to rounding), scib-metrics sets the score to 0 and emits a ``UserWarning``. That is a
+result, not a fault: :func:`integration_benchmark` records those embeddings in
+:attr:`IntegrationBenchmark.pcr_clipped` and filters that one warning (by message, category
+and module).
 """
 
 from __future__ import annotations
@@ -31,14 +56,20 @@ import numpy as np
 import pandas as pd
 
 from qbm_lite.checks import InputError, check_choice, drop_missing, obs_column, obsm_array
-from qbm_lite.config import collect_warnings
 
 __all__ = [
     "AGGREGATES",
+    "AGGREGATES_NO_SILHOUETTE",
+    "SILHOUETTE_METRICS",
     "METRIC_PRESETS",
     "IntegrationBenchmark",
     "batch_mixing",
     "integration_benchmark",
+    "isolated_labels_are_all_labels",
+    "label_purity",
+    "metric_differences",
+    "seed_table",
+    "totals_without_silhouettes",
 ]
 
 MetricPreset = Literal["light", "standard", "full"]
@@ -86,6 +117,14 @@ METRIC_PRESETS["full"] = (
 )
 
 AGGREGATES = ("Bio conservation", "Batch correction", "Total")
+#: The same aggregates computed without :data:`SILHOUETTE_METRICS` (same 0.6 / 0.4 weights).
+AGGREGATES_NO_SILHOUETTE = (
+    "Bio (no silhouettes)",
+    "Batch (no silhouettes)",
+    "Total (no silhouettes)",
+)
+#: scib-metrics columns that are silhouette widths (isolated labels is one; see above).
+SILHOUETTE_METRICS = ("Isolated labels", "Silhouette label", "BRAS", "Silhouette batch")
 
 
 @dataclass
@@ -106,21 +145,32 @@ class IntegrationBenchmark:
         when ``plot=False``.
     preset
         The metric preset used.
-    notes
-        What scib-metrics reported while scoring, in words for the reader. Today: the methods
-        whose PCR comparison scib-metrics set to 0 because their embedding carries *more* batch
-        variance than the unintegrated PCA (it warns instead of returning a negative score).
+    pcr_clipped
+        Methods whose PCR comparison scib-metrics set to 0 because the embedding explains more
+        batch variance than the unintegrated PCA (see the module docstring).
+    isolated_is_silhouette
+        True when every label is in the least number of batches, so that isolated labels is
+        the label-averaged silhouette label (:func:`isolated_labels_are_all_labels`).
     """
 
     tidy: pd.DataFrame
     scores: pd.DataFrame
     figure: object | None
     preset: str
-    notes: list[str] = field(default_factory=list)
+    pcr_clipped: list[str] = field(default_factory=list)
+    isolated_is_silhouette: bool = False
 
-    def totals(self) -> pd.DataFrame:
-        """Just the three aggregate columns, best total first."""
-        return self.scores[list(AGGREGATES)]
+    def totals(self, silhouettes: bool = True) -> pd.DataFrame:
+        """The aggregate columns, best total first: the standard three, and with
+        ``silhouettes=False`` also the three without the silhouette-based metrics."""
+        cols = list(AGGREGATES) + ([] if silhouettes else list(AGGREGATES_NO_SILHOUETTE))
+        return self.scores[cols]
+
+    @property
+    def metrics(self) -> list[str]:
+        """The individual metric columns (no aggregates)."""
+        agg = set(AGGREGATES) | set(AGGREGATES_NO_SILHOUETTE)
+        return [c for c in self.scores.columns if c not in agg]
 
 
 def _exact_neighbors(X: np.ndarray, k: int):
@@ -241,50 +291,218 @@ def integration_benchmark(
     # exist now (stdlib gc.freeze) makes those collections scan only new objects.
     gc.freeze()
     try:
-        bench.prepare(neighbor_computer=_exact_neighbors if neighbors == "exact" else None)
-        with collect_warnings(UserWarning, _PCR_MODULE, _PCR_NEGATIVE) as pcr_clamped:
+        with warnings.catch_warnings():
+            # A negative PCR comparison is a result (recorded in pcr_clipped below), not a fault.
+            warnings.filterwarnings(
+                "ignore",
+                message="PCR comparison score is negative",
+                category=UserWarning,
+                module=r"scib_metrics\.metrics\._pcr_comparison",
+            )
+            bench.prepare(neighbor_computer=_exact_neighbors if neighbors == "exact" else None)
             bench.benchmark()
     finally:
         gc.unfreeze()
     raw = bench.get_results(min_max_scale=False)
 
-    metric_type = raw.loc["Metric Type"]
+    metric_type = raw.loc["Metric Type"].to_dict()
     values = raw.drop(index="Metric Type").astype(float)
     values.index.name = "method"
+    values = values.join(totals_without_silhouettes(values, metric_type))
+    metric_type.update(dict.fromkeys(AGGREGATES_NO_SILHOUETTE, "Aggregate score"))
     scores = values.sort_values("Total", ascending=False)
     tidy = (
         values.reset_index()
         .melt(id_vars="method", var_name="metric", value_name="value")
         .assign(metric_type=lambda d: d["metric"].map(metric_type))
     )[["method", "metric", "metric_type", "value"]]
-
-    notes = _pcr_notes(scores) if pcr_clamped else []
+    pcr_clipped = (
+        [str(m) for m in values.index[values["PCR comparison"] == 0.0]]
+        if "PCR comparison" in values
+        else []
+    )
 
     figure = None
     if plot:
         from qbm_lite.plotting.singlecell import plot_benchmark
 
-        figure = plot_benchmark(scores)
+        figure = plot_benchmark(scores.drop(columns=list(AGGREGATES_NO_SILHOUETTE)))
     return IntegrationBenchmark(
-        tidy=tidy, scores=scores, figure=figure, preset=metrics, notes=notes
+        tidy=tidy,
+        scores=scores,
+        figure=figure,
+        preset=metrics,
+        pcr_clipped=pcr_clipped,
+        isolated_is_silhouette=isolated_labels_are_all_labels(adata, batch_key, label_key),
     )
 
 
-# scib-metrics clamps a negative PCR comparison to 0 and says so with a UserWarning.
-_PCR_MODULE = "scib_metrics.metrics._pcr_comparison"
-_PCR_NEGATIVE = "PCR comparison score is negative"
+def totals_without_silhouettes(
+    scores: pd.DataFrame, metric_type: Mapping[str, str]
+) -> pd.DataFrame:
+    """Bio, batch and total scores recomputed without :data:`SILHOUETTE_METRICS`.
+
+    Parameters
+    ----------
+    scores
+        Methods as rows, scib-metrics' metric columns (``IntegrationBenchmark.scores`` or the
+        Benchmarker's unscaled results).
+    metric_type
+        ``{metric column: "Bio conservation" | "Batch correction"}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`AGGREGATES_NO_SILHOUETTE`: the unweighted mean of each family's
+        remaining metrics, and ``0.6 * bio + 0.4 * batch`` as in scIB (NaN where a family has
+        no metric left, e.g. the light preset's bio family is cLISI alone).
+    """
+    out = pd.DataFrame(index=scores.index)
+    for family, col in zip(
+        ("Bio conservation", "Batch correction"), AGGREGATES_NO_SILHOUETTE[:2], strict=True
+    ):
+        cols = [
+            c
+            for c, kind in metric_type.items()
+            if kind == family and c in scores.columns and c not in SILHOUETTE_METRICS
+        ]
+        out[col] = scores[cols].astype(float).mean(axis=1) if cols else np.nan
+    out[AGGREGATES_NO_SILHOUETTE[2]] = (
+        0.6 * out[AGGREGATES_NO_SILHOUETTE[0]] + 0.4 * out[AGGREGATES_NO_SILHOUETTE[1]]
+    )
+    return out
 
 
-def _pcr_notes(scores: pd.DataFrame) -> list[str]:
-    if "PCR comparison" not in scores:
-        return []
-    clamped = [str(m) for m in scores.index[scores["PCR comparison"] == 0.0]]
-    if not clamped:
-        return []
-    return [
-        f"PCR comparison set to 0 for {', '.join(clamped)}: the embedding explains more of the "
-        "batch variance than the unintegrated PCA does (scib-metrics clamps the negative score)."
-    ]
+def isolated_labels_are_all_labels(adata, batch_key: str, label_key: str) -> bool:
+    """True when scib-metrics' *isolated labels* would score every label.
+
+    scib-metrics calls a label isolated when it occurs in no more batches than the label found
+    in the fewest batches; when all labels occur in equally many batches (every type in every
+    batch), all are isolated and the metric is the label-averaged silhouette label.
+    """
+    labels = obs_column(adata, label_key, role="label_key", kind="categorical")
+    batches = obs_column(adata, batch_key, role="batch_key", kind="categorical")
+    per_label = pd.DataFrame({"l": labels.to_numpy(), "b": batches.to_numpy()})
+    n_batches = per_label.drop_duplicates().groupby("l", observed=True)["b"].count()
+    return bool((n_batches == n_batches.min()).all())
+
+
+def metric_differences(
+    tidy: pd.DataFrame,
+    a: str,
+    b: str,
+    metrics: Sequence[str] | None = None,
+    **kwargs,
+) -> pd.DataFrame:
+    """Per-metric paired differences ``a − b`` over seeds, with intervals and verdicts.
+
+    Parameters
+    ----------
+    tidy
+        Tidy scores with a ``seed`` (or ``fold``) column, e.g. the stacked ``.tidy`` tables of
+        several seeds (:meth:`qbm_lite.baselines.SeedRuns.score`).
+    a, b
+        Method names.
+    metrics
+        Metrics to compare (default: every metric of the table, in its order).
+    **kwargs
+        Passed to :func:`qbm_lite.metrics.compare` (``method="t"``, ``confidence``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric: ``mean`` difference, ``low`` and ``high`` of the interval, ``n``
+        pairs and the ``verdict`` (``"no difference"`` when the interval contains 0).
+    """
+    from qbm_lite.metrics.stats import compare
+
+    metrics = list(pd.unique(tidy["metric"])) if metrics is None else list(metrics)
+    rows = [compare(tidy, a, b, m, **kwargs).as_row() for m in metrics]
+    return pd.DataFrame(rows).set_index("metric")[["mean", "low", "high", "n", "verdict"]]
+
+
+def seed_table(
+    tidy: pd.DataFrame,
+    metrics: Sequence[str] = ("Total", "Total (no silhouettes)", "Bio conservation"),
+    digits: int = 3,
+) -> pd.DataFrame:
+    """Compact ``mean ± sd`` table over seeds: methods as rows (best first), ``metrics`` as columns.
+
+    Built on :func:`qbm_lite.metrics.summarize` (sd with ``ddof=1``); narrow enough for a
+    book's text column with three or four metrics.
+
+    Raises
+    ------
+    qbm_lite.checks.InputError
+        A metric that is not in the table.
+    """
+    from qbm_lite.metrics.stats import summarize
+
+    summary = summarize(tidy)
+    known = set(summary.index.get_level_values("metric"))
+    missing = [m for m in metrics if m not in known]
+    if missing:
+        raise InputError(f"metrics {missing} are not in the table (it has {sorted(known)}).")
+    means = summary["mean"].unstack("metric")
+    sds = summary["sd"].unstack("metric")
+    order = means[metrics[0]].sort_values(ascending=False).index
+    out = pd.DataFrame(index=order)
+    for m in metrics:
+        out[m] = [
+            f"{means.loc[i, m]:.{digits}f} ± {sds.loc[i, m]:.{digits}f}"
+            if np.isfinite(sds.loc[i, m])
+            else f"{means.loc[i, m]:.{digits}f}"
+            for i in order
+        ]
+    out.index.name = "method"
+    return out
+
+
+def label_purity(embedding: np.ndarray, labels: Sequence, n_neighbors: int = 15) -> float:
+    """Mean fraction of each cell's nearest neighbours with the cell's own label (1 = pure).
+
+    The bio-conservation counterpart of :func:`batch_mixing`: a quick check that a batch
+    correction kept cell types apart (no JAX compile).
+
+    Parameters
+    ----------
+    embedding
+        ``(n_cells, n_dims)`` array.
+    labels
+        ``(n_cells,)`` labels; missing values are refused.
+    n_neighbors
+        Neighbours per cell (the cell itself excluded).
+
+    Raises
+    ------
+    qbm_lite.checks.InputError
+        Shape mismatch, missing labels, non-finite embedding, too many neighbours.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    X, codes = _embedding_and_codes(embedding, labels, "labels")
+    if n_neighbors >= X.shape[0]:
+        raise InputError(f"n_neighbors={n_neighbors} must be smaller than the {X.shape[0]} cells.")
+    idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(X)[1][:, 1:]
+    return float((codes[idx] == codes[:, None]).mean())
+
+
+def _embedding_and_codes(embedding, labels, name: str) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(embedding, dtype=np.float64)
+    series = pd.Series(np.asarray(labels, dtype=object))
+    if X.ndim != 2 or X.shape[0] != len(series):
+        raise InputError(
+            f"embedding must have shape (n_cells, n_dims) with n_cells = len({name}) = "
+            f"{len(series)}; got {X.shape}."
+        )
+    if series.isna().any():
+        raise InputError(
+            f"{name} has {int(series.isna().sum())} missing value(s) out of {len(series)} "
+            "cells; fill them or subset to the annotated cells first."
+        )
+    if not np.isfinite(X).all():
+        raise InputError("embedding has NaN or infinite values; the method that wrote it diverged.")
+    return X, np.unique(series.astype(str).to_numpy(), return_inverse=True)[1]
 
 
 def batch_mixing(embedding: np.ndarray, batch: Sequence, n_neighbors: int = 15) -> float:
@@ -310,21 +528,7 @@ def batch_mixing(embedding: np.ndarray, batch: Sequence, n_neighbors: int = 15) 
     """
     from sklearn.neighbors import NearestNeighbors
 
-    X = np.asarray(embedding, dtype=np.float64)
-    labels = pd.Series(np.asarray(batch, dtype=object))
-    if X.ndim != 2 or X.shape[0] != len(labels):
-        raise InputError(
-            f"embedding must have shape (n_cells, n_dims) with n_cells = len(batch) = "
-            f"{len(labels)}; got {X.shape}."
-        )
-    if labels.isna().any():
-        raise InputError(
-            f"batch has {int(labels.isna().sum())} missing value(s) out of {len(labels)} cells; "
-            "fill them or subset to the cells with a batch first."
-        )
-    if not np.isfinite(X).all():
-        raise InputError("embedding has NaN or infinite values; the method that wrote it diverged.")
-    codes = np.unique(labels.astype(str).to_numpy(), return_inverse=True)[1]
+    X, codes = _embedding_and_codes(embedding, batch, "batch")
     counts = np.bincount(codes)
     if counts.size < 2:
         raise InputError("batch_mixing needs at least two batches.")

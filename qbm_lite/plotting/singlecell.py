@@ -63,13 +63,15 @@ def plot_embeddings(
     point_size: float | None = None,
     panel_size: float = 2.6,
     max_columns: int = 3,
+    ncols: int | None = None,
 ):
     """Embeddings side by side, one panel per method, coloured by each ``obs`` column in ``color``.
 
     Each colour gets a block of rows with at most ``max_columns`` methods per row, so that six
     methods make a 3-column figure that stays legible at a book's text width (about 9 inches)
     instead of one 17-inch row scaled down to less than half. The 2-D views are cached in
-    ``adata.obsm[f"{key}_{method}2d"]`` so redrawing is free.
+    ``adata.obsm[f"{key}_{method}2d"]`` so redrawing is free. ``color`` may be one column name;
+    ``ncols`` is an alias of ``max_columns`` (matplotlib's name).
 
     Returns
     -------
@@ -78,6 +80,10 @@ def plot_embeddings(
     keys = dict(obsm_keys) if isinstance(obsm_keys, Mapping) else {k: k for k in obsm_keys}
     if not keys:
         raise ValueError("obsm_keys is empty; pass at least one embedding.")
+    if isinstance(color, str):
+        color = (color,)
+    if ncols is not None:
+        max_columns = ncols
     if int(max_columns) < 1:
         raise ValueError(f"max_columns must be a positive integer; got {max_columns}.")
     for col in color:
