@@ -176,3 +176,13 @@ def test_annealing_optimizer_on_wide_fields():
 def test_descent_flag_is_checked():
     with pytest.raises(ValueError, match="descent"):
         SimulatedCIMSampler(descent="yes")
+
+
+@pytest.mark.parametrize("sampler_name", list(_samplers()))
+def test_torch_path_handles_zero_spins(sampler_name):
+    s = _samplers()[sampler_name].sample_spins(torch.zeros(0), torch.zeros(0, 0), 3, beta=1.0)
+    assert s.shape == (3, 0)
+    if sampler_name == "cim":
+        for dynamics in DYNAMICS:
+            opt = SimulatedCIMSampler(dynamics=dynamics, seed=0)
+            assert opt.optimize_spins(torch.zeros(0), torch.zeros(0, 0), 2).shape == (2, 0)

@@ -148,6 +148,8 @@ class DimodSamplerAdapter:
     ) -> torch.Tensor:
         """Send ``(h, J)`` to the dimod sampler and return its samples as a tensor."""
         check_problem(h, J, num_samples, beta)
+        if h.shape[0] == 0:  # dimod returns no rows for an empty model; every read is empty
+            return torch.empty((int(num_samples), 0), dtype=h.dtype, device=h.device)
         h_np = h.detach().double().cpu().numpy()
         J_np = (J.to_dense() if J.layout != torch.strided else J).detach().double().cpu().numpy()
         kwargs = dict(self.sample_kwargs)

@@ -6,7 +6,9 @@ Two uses, one sampler (see :class:`SimulatedCIMSampler`):
   configuration. The default dynamics is ballistic simulated bifurcation (Goto et al. 2021),
   the fastest to reach simulated annealing's energies in our benchmark; the measurement-feedback
   CIM with chaotic amplitude control (Leleu et al. 2021) or amplitude-heterogeneity correction
-  (Leleu et al. 2019), and discrete simulated bifurcation, are selectable.
+  (Leleu et al. 2019), and discrete simulated bifurcation, are selectable. Every read ends with
+  a steepest single-spin-flip descent, so each returned state is at least a local minimum.
+  Sparse couplings (below :data:`SPARSE_DENSITY`) run as a torch sparse CSR matrix.
 - sample (``beta=b``): the noisy measurement-feedback CIM held above threshold relaxes towards
   ``exp(-2 V(x) / σ²)``, whose sign distribution is approximately Boltzmann at an inverse
   temperature set by the feedback gain. The map from the machine's settings to that effective

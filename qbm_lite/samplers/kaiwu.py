@@ -6,8 +6,10 @@ and a network) drives the optical CIM the QBM-VAE paper used. Its solvers take a
 
     H(σ) = -σᵀ M σ                                                     (Kaiwu's convention)
 
-(its Max-Cut example passes ``M = -A`` for an adjacency matrix ``A``, whose minimum is the
-maximum cut). :class:`KaiwuSampler` turns any object with that ``solve(ising_matrix)`` interface
+This is the convention we read from Kaiwu's documentation (its quick-start solves the negated
+adjacency matrix of a graph, whose minimum is a maximum cut); before trusting a device, check the
+signs on an instance small enough to enumerate, as the tests do with the stand-in.
+:class:`KaiwuSampler` turns any object with that ``solve(ising_matrix)`` interface
 into a :class:`~qbm_lite.samplers.base.SpinSampler` and a ``dimod.Sampler``:
 
 - dimod's ``E(s) = h·s + Σ_{i<j} J_ij s_i s_j`` becomes ``M = -J / 2`` on the problem spins;
