@@ -2,7 +2,11 @@
 
 - :mod:`qbm_lite.metrics.integration`: scib-metrics' integration benchmark and a quick
   batch-mixing score;
-- :mod:`qbm_lite.metrics.stats`: seed summaries and paired comparisons over tidy tables.
+- :mod:`qbm_lite.metrics.stats`: seed summaries and paired comparisons over tidy tables;
+- :mod:`qbm_lite.metrics.topology`: scGraph (cell-type distances against the batches'
+  consensus), corrected by default, ``scgraph-eval``'s behaviour on request;
+- :mod:`qbm_lite.metrics.trajectory`: scIB's trajectory conservation (DPT), Spearman against a
+  known pseudotime, PAGA against a known lineage graph, the prior-energy ordering.
 
 Every family reads ``obs`` columns and ``obsm`` keys through :mod:`qbm_lite.checks` (one
 exception type, :class:`qbm_lite.checks.InputError`, and one missing-value policy) and returns
@@ -25,17 +29,34 @@ from qbm_lite.metrics.stats import (
     paired_difference,
     summarize,
 )
+from qbm_lite.metrics.topology import SCGRAPH_COLUMNS, scgraph
+from qbm_lite.metrics.trajectory import (
+    DiffusionPseudotime,
+    diffusion_pseudotime,
+    paga_agreement,
+    prior_energy,
+    pseudotime_spearman,
+    trajectory_conservation,
+)
 
 __all__ = [
     "AGGREGATES",
     "METRIC_PRESETS",
     "PAIR_COLUMNS",
+    "SCGRAPH_COLUMNS",
     "TIDY_COLUMNS",
+    "DiffusionPseudotime",
     "IntegrationBenchmark",
     "PairedComparison",
     "batch_mixing",
     "compare",
+    "diffusion_pseudotime",
     "integration_benchmark",
+    "paga_agreement",
     "paired_difference",
+    "prior_energy",
+    "pseudotime_spearman",
+    "scgraph",
     "summarize",
+    "trajectory_conservation",
 ]
