@@ -462,6 +462,7 @@ def trajectory_conservation(
     n_dcs: int = 10,
     n_vote_dims: int = 3,
     outside: OutsideRule = "zero",
+    stationary: StationaryRule = "first",
     dropna: bool = False,
     seed: int = 0,
 ) -> float:
@@ -489,6 +490,10 @@ def trajectory_conservation(
         Passed to :func:`diffusion_pseudotime` (scanpy's and scIB's defaults).
     outside
         ``"zero"`` or ``"drop"``: the rule for cells outside the largest component.
+    stationary
+        ``"first"`` (default) or ``"scanpy"`` (scIB's result exactly, through
+        ``scanpy.tl.dpt``): which diffusion components DPT treats as stationary
+        (:func:`dpt_from_diffmap`).
     dropna
         Drop cells with a missing pseudotime, label or batch instead of raising.
 
@@ -517,6 +522,7 @@ def trajectory_conservation(
         n_dcs=n_dcs,
         n_vote_dims=n_vote_dims,
         outside=outside,
+        stationary=stationary,
         seed=seed,
     )
     if batch_key is None:
