@@ -122,3 +122,26 @@ def test_bad_input(typed):
     bad.obs.iloc[0, bad.obs.columns.get_loc("cell_type")] = None
     with pytest.raises(InputError, match="missing value"):
         scgraph(bad, ["X_pca"])
+
+
+def test_paired_ratio_fieller_interval():
+    """Fieller's endpoints are exactly where the paired t test of a − R·b starts to reject."""
+    from scipy import stats as st
+
+    from qbm_lite.metrics import paired_ratio
+
+    rng = np.random.default_rng(7)
+    b = rng.normal(1.0, 0.05, size=5)
+    a = 1.2 * b + rng.normal(0, 0.03, size=5)
+    r = paired_ratio(a, b, names=("QBM-VAE", "scVI"))
+    assert r.ratio == pytest.approx(a.mean() / b.mean())
+    assert r.low < r.ratio < r.high
+    for end in (r.low, r.high):
+        assert st.ttest_1samp(a - end * b, 0.0).pvalue == pytest.approx(0.05, abs=1e-6)
+    exact = paired_ratio(2 * b, b)  # no noise in the ratio: the interval collapses
+    assert exact.low == pytest.approx(2.0) and exact.high == pytest.approx(2.0)
+    noisy = paired_ratio([1.0, 2.0, 3.0], [0.1, -0.1, 0.05])  # denominator not away from 0
+    assert np.isinf(noisy.low) and np.isinf(noisy.high)
+    assert "Fieller" in str(r)
+    with pytest.raises(InputError):
+        paired_ratio([1.0, 2.0], [1.0])

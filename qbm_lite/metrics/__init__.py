@@ -25,8 +25,10 @@ from qbm_lite.metrics.stats import (
     PAIR_COLUMNS,
     TIDY_COLUMNS,
     PairedComparison,
+    PairedRatio,
     compare,
     paired_difference,
+    paired_ratio,
     summarize,
 )
 from qbm_lite.metrics.topology import SCGRAPH_COLUMNS, scgraph
@@ -36,6 +38,8 @@ from qbm_lite.metrics.trajectory import (
     paga_agreement,
     prior_energy,
     pseudotime_spearman,
+    reference_pseudotime,
+    trajectory_benchmark,
     trajectory_conservation,
 )
 
@@ -48,15 +52,19 @@ __all__ = [
     "DiffusionPseudotime",
     "IntegrationBenchmark",
     "PairedComparison",
+    "PairedRatio",
     "batch_mixing",
     "compare",
     "diffusion_pseudotime",
     "integration_benchmark",
     "paga_agreement",
     "paired_difference",
+    "paired_ratio",
     "prior_energy",
     "pseudotime_spearman",
     "scgraph",
+    "reference_pseudotime",
     "summarize",
+    "trajectory_benchmark",
     "trajectory_conservation",
 ]

@@ -226,6 +226,7 @@ def scgraph(
     n_top_genes: int = 1000,
     n_comps: int = 10,
     include_self: bool = False,
+    tidy: bool = False,
 ) -> pd.DataFrame:
     """scGraph scores of embeddings in ``adata.obsm`` against the batches' consensus.
 
@@ -251,6 +252,8 @@ def scgraph(
     include_self
         ``False`` (default): the corrected scores; ``True``: reproduce ``scgraph-eval``
         (see the module docstring).
+    tidy
+        Return the long table (``method``, ``metric``, ``value``) instead of the wide one.
 
     Returns
     -------
@@ -296,4 +299,12 @@ def scgraph(
     out = pd.DataFrame.from_dict(rows, orient="index")[list(SCGRAPH_COLUMNS)]
     out.attrs["consensus"] = consensus
     out.attrs["batches"] = used
+    if tidy:
+        long = (
+            out.rename_axis("method")
+            .reset_index()
+            .melt(id_vars="method", var_name="metric", value_name="value")
+        )
+        long.attrs.update(out.attrs)
+        return long
     return out

@@ -61,8 +61,10 @@ __all__ = [
     "paga_agreement",
     "prior_energy",
     "pseudotime_spearman",
+    "reference_pseudotime",
     "root_group_of",
     "scaled_spearman",
+    "trajectory_benchmark",
     "trajectory_conservation",
     "vote_root",
 ]
@@ -628,3 +630,109 @@ def paga_agreement(
     if return_connectivities:
         return scores, pd.DataFrame(C, index=types, columns=types)
     return scores
+
+
+def reference_pseudotime(
+    adata,
+    label_key: str,
+    root_group,
+    *,
+    batch_key: str | None = None,
+    n_pcs: int = 10,
+    key_added: str = "dpt_reference",
+    **kwargs,
+) -> np.ndarray:
+    """scIB's reference: DPT of the *unintegrated* data, per batch, written to ``obs``.
+
+    Within each batch (or on all cells): PCA with ``n_pcs`` components of the log-normalized
+    ``X``, then :func:`diffusion_pseudotime` rooted by the vote among ``root_group``'s cells.
+    Computing it per batch keeps the batch effect out of the reference (scIB: "pseudotime
+    values ... computed per batch"). Cells outside a batch's largest component get NaN, so
+    :func:`trajectory_conservation` needs ``dropna=True`` when there are any. Other keyword
+    arguments go to :func:`diffusion_pseudotime`.
+
+    Returns the ``(n_cells,)`` reference, also stored in ``adata.obs[key_added]``.
+    """
+    import scanpy as sc
+
+    labels = obs_column(adata, label_key, role="label_key", kind="categorical").to_numpy()
+    if batch_key is None:
+        groups = np.zeros(adata.n_obs, dtype=int)
+    else:
+        groups = obs_column(adata, batch_key, role="batch_key", kind="categorical").to_numpy()
+    out = np.full(adata.n_obs, np.nan)
+    for b in pd.unique(groups):
+        rows = np.flatnonzero(groups == b)
+        X = adata.X[rows]
+        n = int(min(n_pcs, len(rows) - 1, adata.n_vars - 1))
+        pcs = sc.pp.pca(X.toarray() if sp.issparse(X) else np.asarray(X), n_comps=n)
+        cand = np.flatnonzero(labels[rows] == root_group)
+        if cand.size == 0:
+            raise InputError(f"root_group {root_group!r} has no cells in batch {b!r}.")
+        res = diffusion_pseudotime(pcs, cand, outside="drop", **kwargs)
+        out[rows] = res.pseudotime
+    adata.obs[key_added] = out
+    return out
+
+
+def trajectory_benchmark(
+    adata,
+    obsm_keys: Mapping[str, str],
+    label_key: str = "cell_type",
+    *,
+    reference_key: str | None = None,
+    true_key: str | None = None,
+    lineage=None,
+    batch_key: str | None = None,
+    **kwargs,
+) -> pd.DataFrame:
+    """Every trajectory metric for several embeddings, as one tidy table.
+
+    Parameters
+    ----------
+    adata
+        Cells with the embeddings in ``obsm``.
+    obsm_keys
+        ``{method name: obsm key}``.
+    label_key
+        The groups (root vote, PAGA).
+    reference_key
+        ``obs`` column of a reference pseudotime (:func:`reference_pseudotime`): adds
+        ``trajectory_conservation`` (per batch when ``batch_key`` is given; cells without a
+        reference are dropped).
+    true_key
+        ``obs`` column of a known pseudotime: adds ``pseudotime_spearman`` and ``n_outside``.
+    lineage
+        Known lineage edges: adds ``paga_auc``, ``paga_precision`` and ``paga_recall``.
+    batch_key
+        Batches for the per-batch trajectory conservation.
+    **kwargs
+        Passed to :func:`diffusion_pseudotime` (``n_neighbors``, ``outside``, ``stationary``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method``, ``metric``, ``value``.
+    """
+    rows = []
+    for name, key in obsm_keys.items():
+        if reference_key is not None:
+            root = root_group_of(
+                obs_column(adata, label_key, role="label_key").to_numpy(),
+                obs_column(adata, reference_key, allow_missing=True).to_numpy(dtype=float),
+            )
+            v = trajectory_conservation(
+                adata, key, reference_key, label_key=label_key, root_group=root,
+                batch_key=batch_key, dropna=True, **kwargs,
+            )  # fmt: skip
+            rows.append((name, "trajectory_conservation", v))
+        if true_key is not None:
+            rho, res = pseudotime_spearman(
+                adata, key, true_key, label_key=label_key, return_dpt=True, **kwargs
+            )
+            rows += [(name, "pseudotime_spearman", rho), (name, "n_outside", res.n_outside)]
+        if lineage is not None:
+            nn = {k: kwargs[k] for k in ("n_neighbors", "seed") if k in kwargs}
+            scores = paga_agreement(adata, key, lineage, label_key, **nn)
+            rows += [(name, m, v) for m, v in scores.items()]
+    return pd.DataFrame(rows, columns=["method", "metric", "value"]).astype({"value": float})
