@@ -72,11 +72,12 @@ def train_seeds(adata, methods, seeds, **kwargs) -> dict[int, dict[str, str]]:
         renamed = {}
         for name, key in keys.items():
             new = f"{key}_seed{seed}"
-            adata.obsm[new] = adata.obsm.pop(key)
-            renamed[name] = new
             if name in ("QBM-VAE", "Uniform-prior VAE"):
                 adata.obsm[f"{new}_logits"] = logits_of(adata, key)
                 adata.obsm.pop(f"{key}_logits", None)
+            adata.obsm[new] = adata.obsm.pop(key)
+            renamed[name] = new
+            if name in ("QBM-VAE", "Uniform-prior VAE"):
                 renamed[f"{name} (logits)"] = f"{new}_logits"
         out[seed] = renamed
     return out
