@@ -259,8 +259,8 @@ def scgraph(
     -------
     pandas.DataFrame
         One row per embedding (index: method name or key) with the columns
-        ``Rank-PCA``, ``Corr-PCA`` and ``Corr-Weighted``; ``attrs["consensus"]`` holds the
-        reference distance matrix, ``attrs["batches"]`` the batches used.
+        ``Rank-PCA``, ``Corr-PCA`` and ``Corr-Weighted`` (:func:`reference_distances` returns
+        the consensus matrix itself).
 
     Raises
     ------
@@ -280,7 +280,7 @@ def scgraph(
             f"scGraph needs at least 3 cell types with >= {min_type_cells} cells; found "
             f"{len(types)} ({types}). Lower min_type_cells or use a finer label_key."
         )
-    consensus, used = reference_distances(
+    consensus, _ = reference_distances(
         adata,
         batch_key,
         label_key,
@@ -297,14 +297,10 @@ def scgraph(
         D = centroid_distances(trimmed_centroids(Z, lab, ref_types, trim_rate))
         rows[name] = graph_agreement(D, consensus.to_numpy(), include_self=include_self)
     out = pd.DataFrame.from_dict(rows, orient="index")[list(SCGRAPH_COLUMNS)]
-    out.attrs["consensus"] = consensus
-    out.attrs["batches"] = used
     if tidy:
-        long = (
+        return (
             out.rename_axis("method")
             .reset_index()
             .melt(id_vars="method", var_name="metric", value_name="value")
         )
-        long.attrs.update(out.attrs)
-        return long
     return out
