@@ -149,6 +149,14 @@ def test_cells_outside_the_largest_component():
     assert zero == pytest.approx((rho_zero + 1) / 2)
     assert drop == pytest.approx((rho_drop + 1) / 2)
     assert drop > 0.99 > zero  # cutting the late cells off is penalized only by "zero"
+    # Per batch: a batch wholly cut off has a constant DPT; "zero" counts it as ρ = 0, "drop"
+    # (and scIB's mean) skips it.
+    adata.obs["b"] = pd.Categorical(np.where(far, "far", "near"))
+    kw = dict(label_key="group", batch_key="b")
+    zero_b = trajectory_conservation(adata, "X", "t", outside="zero", **kw)
+    drop_b = trajectory_conservation(adata, "X", "t", outside="drop", **kw)
+    assert zero_b == pytest.approx(((rho_drop + 0.0) / 2 + 1) / 2)
+    assert drop_b == pytest.approx((rho_drop + 1) / 2)
 
 
 def test_per_batch_mean(branching):

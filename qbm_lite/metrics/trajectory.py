@@ -335,9 +335,16 @@ def diffusion_pseudotime(
 
 
 def scaled_spearman(reference: np.ndarray, pseudotime: np.ndarray) -> float:
-    """``(ρ + 1) / 2`` with Spearman's ρ over the cells where both are defined (not NaN)."""
+    """``(ρ + 1) / 2`` with Spearman's ρ over the cells where both are defined (not NaN).
+
+    NaN when either side is constant there (ρ is undefined), e.g. a batch whose cells all lie
+    outside the largest component and got DPT 0.
+    """
     ok = ~(np.isnan(reference) | np.isnan(pseudotime))
-    rho = stats.spearmanr(reference[ok], pseudotime[ok]).statistic
+    x, y = reference[ok], pseudotime[ok]
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")  # no order to compare (e.g. every cell cut off): the caller decides
+    rho = stats.spearmanr(x, y).statistic
     return float((rho + 1.0) / 2.0)
 
 
@@ -487,7 +494,9 @@ def trajectory_conservation(
     root_cell
         A root cell (name or index) instead of the vote.
     batch_key
-        Average ρ over these batches (scIB's per-batch option).
+        Average ρ over these batches (scIB's per-batch option). With ``outside="zero"`` a batch
+        whose DPT is constant (all its cells outside the largest component) counts as ρ = 0;
+        scIB's mean skips such a batch (its ρ is NaN), as ``outside="drop"`` does here.
     n_neighbors, n_comps, n_dcs, n_vote_dims, seed
         Passed to :func:`diffusion_pseudotime` (scanpy's and scIB's defaults).
     outside
@@ -530,10 +539,16 @@ def trajectory_conservation(
     if batch_key is None:
         return scaled_spearman(ref, dpt.pseudotime)
     batches = obs_column(adata, batch_key, role="batch_key", kind="categorical").to_numpy()
-    rhos = [
-        2 * scaled_spearman(ref[batches == b], dpt.pseudotime[batches == b]) - 1
-        for b in pd.unique(batches)
-    ]
+    rhos = np.array(
+        [
+            2 * scaled_spearman(ref[batches == b], dpt.pseudotime[batches == b]) - 1
+            for b in pd.unique(batches)
+        ]
+    )
+    if outside == "zero":
+        # A batch whose DPT is constant (every cell cut off, all set to 0) counts as ρ = 0: no
+        # order kept. scIB's mean skips it instead, which rewards cutting whole batches off.
+        rhos = np.where(np.isnan(rhos), 0.0, rhos)
     return float((np.nanmean(rhos) + 1.0) / 2.0)
 
 
