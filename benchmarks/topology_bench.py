@@ -23,7 +23,8 @@ QBM-VAE / Gaussian VAE and QBM-VAE / uniform-prior VAE with 95 % Fieller interva
 paired seeds (``qbm_lite.metrics.paired_ratio``), and a verdict on the paper's +20-30 % claim.
 
 Run: ``python benchmarks/topology_bench.py`` (long: all methods x 3 seeds on 10,000 cells);
-``--quick`` runs 1,500 cells, 10 epochs and 4 methods as a smoke test.
+``--quick`` runs 1,500 cells, 600 genes, 10 epochs and PCA, scVI, the Gaussian VAE, the
+uniform-prior control (where present) and the QBM-VAE as a smoke test.
 """
 
 from __future__ import annotations

@@ -206,8 +206,13 @@ def test_paga_agreement(branching):
     assert true_scores["paga_auc"] > 0.85
     assert true_scores["paga_recall"] >= 0.8
     assert conn.shape == (6, 6)
-    rand = paga_agreement(branching, "X_random", lineage)
-    assert rand["paga_auc"] < true_scores["paga_auc"] - 0.2
+    # The types laid out on a line in an order where no two neighbours share a lineage edge.
+    order = {"type0": 0, "type3": 1, "type1": 2, "type5": 3, "type2": 4, "type4": 5}
+    pos = branching.obs["cell_type"].astype(str).map(order).to_numpy(dtype=float)
+    jitter = np.random.default_rng(1).random(branching.n_obs)
+    branching.obsm["X_wrong"] = (pos + jitter)[:, None]
+    wrong = paga_agreement(branching, "X_wrong", lineage)
+    assert wrong["paga_auc"] < 0.5 < true_scores["paga_auc"] - 0.3
     with pytest.raises(InputError, match="no edges"):
         paga_agreement(branching, "X_tree", [])
 
