@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["add_batch_effect", "simulate"]
+__all__ = ["add_batch_effect", "lineage_edges", "simulate"]
 
 TrajectoryName = Literal["linear", "branching"]
 
@@ -86,6 +86,29 @@ def _trajectory(
     br_bin = np.minimum(((t - 0.5) / 0.5 * n_branch).astype(int), n_branch - 1)
     bins = np.where(t < 0.5, stem_bin, n_stem + br_bin + np.where(on_b, n_branch, 0))
     return logfc, t, bins, branch
+
+
+def lineage_edges(kind: TrajectoryName, n_cell_types: int) -> list[tuple[str, str]]:
+    """The true lineage graph between the type names of a simulated trajectory.
+
+    ``(parent, child)`` pairs of ``"type<k>"`` names, following how :func:`simulate` cuts the
+    path into stretches: a chain for ``"linear"``; for ``"branching"`` a chain along the stem
+    whose last stretch is the parent of the first stretch of each branch, then a chain along
+    each branch. Used as the truth for PAGA (:func:`qbm_lite.metrics.paga_agreement`).
+    """
+    if kind == "linear":
+        chains = [list(range(n_cell_types))]
+        roots: list[tuple[int, int]] = []
+    else:
+        n_stem = max(1, n_cell_types // 3)
+        n_branch = max(1, (n_cell_types - n_stem) // 2)
+        stem = list(range(n_stem))
+        a = list(range(n_stem, n_stem + n_branch))
+        b = list(range(n_stem + n_branch, n_stem + 2 * n_branch))
+        chains = [stem, a, b]
+        roots = [(stem[-1], a[0]), (stem[-1], b[0])]
+    pairs = [(c[i], c[i + 1]) for c in chains for i in range(len(c) - 1)] + roots
+    return [(f"type{p}", f"type{c}") for p, c in pairs]
 
 
 def simulate(
@@ -148,7 +171,9 @@ def simulate(
         Integer counts in ``X`` (CSR, float32) and ``layers["counts"]``; ``obs`` has ``batch``,
         ``cell_type``, ``library_size``, and for trajectories ``pseudotime`` and ``branch``;
         ``var`` has ``base_mean``, ``theta`` and ``batch_factor_<b>``; ``uns["simulation"]``
-        records the parameters.
+        records the parameters and, for trajectories, the true lineage graph between the types
+        (``uns["simulation"]["lineage"] = {"parent": [...], "child": [...]}``, see
+        :func:`lineage_edges`).
     """
     for name, value, minimum in [
         ("n_cells", n_cells, 1),
@@ -261,6 +286,12 @@ def simulate(
         "trajectory": trajectory or "none",
         "seed": seed,
     }
+    if trajectory is not None:
+        edges = lineage_edges(trajectory, n_cell_types)
+        adata.uns["simulation"]["lineage"] = {
+            "parent": [p for p, _ in edges],
+            "child": [c for _, c in edges],
+        }
     return adata
 
 
