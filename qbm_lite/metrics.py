@@ -41,7 +41,8 @@ __all__ = [
 MetricPreset = Literal["light", "standard", "full"]
 NeighborMethod = Literal["exact", "pynndescent"]
 
-#: Which scib-metrics metrics each preset runs: (bio conservation flags, batch correction flags).
+#: Which scib-metrics metrics each preset runs, as (bio conservation flags, batch correction
+#: flags).
 METRIC_PRESETS: dict[str, tuple[dict[str, bool], dict[str, bool]]] = {
     "light": (
         {

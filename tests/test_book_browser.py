@@ -8,7 +8,8 @@ by Playwright, which downloads no browser of its own here. For every page the te
 - the maths is typeset by the book's own MathJax (no raw TeX in the visible text);
 - no cell output shows a warning, a traceback or a local filesystem path, and no page shows the
   builder's paths (repository, staging folder, virtual environment, home folder);
-- every image loads, with a non-zero natural size;
+- every image loads, with a non-zero natural size, and no output figure is shrunk below
+  ``MIN_FIGURE_SCALE`` of its own size to fit the column (its text would be too small to read);
 - no table and no display equation is wider than the text column at a 1,280-pixel window;
 - every Colab link of a chapter points at that chapter's notebook;
 - no page asks for anything outside the local server.
@@ -35,6 +36,8 @@ from book_stage import SKIP_REASON, STAGE, build, html_dir
 ROOT = Path(__file__).resolve().parents[1]
 COLAB = "https://colab.research.google.com/github/qbm-lite/qbm-lite/blob/main/"
 WINDOW = {"width": 1280, "height": 900}
+# A figure drawn 1,390 px wide and shown in a 768 px column has its 10-pt labels at 7.7 px.
+MIN_FIGURE_SCALE = 0.6
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -120,6 +123,7 @@ async () => {
     displayMath: display.length,
     images: imgs.map((img) => ({src: img.currentSrc || img.src, alt: img.alt,
       width: img.naturalWidth, height: img.naturalHeight, complete: img.complete,
+      intended: parseFloat(img.getAttribute("width")) || img.naturalWidth,
       shown: Math.round(img.getBoundingClientRect().width),
       output: !!img.closest(".cell_output")})),
     outputs: Array.from(document.querySelectorAll(".cell_output")).map((o) => o.innerText),
@@ -155,6 +159,7 @@ class Findings:
     images: int = 0
     output_images: int = 0
     math: int = 0
+    smallest_figure: float = 1.0
     display_math: int = 0
     tables: int = 0
     colab_links: int = 0
@@ -239,6 +244,16 @@ def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -
             findings.add(rel, f"image does not load: {image['src']}")
         if re.search(r"[0-9a-f]{32}", image["alt"] or ""):
             findings.add(rel, f"image has its file name as alt text: {image['alt']}")
+        if image["output"] and image["intended"] > 0:
+            scale = image["shown"] / image["intended"]
+            findings.smallest_figure = min(findings.smallest_figure, scale)
+            if scale < MIN_FIGURE_SCALE:
+                findings.add(
+                    rel,
+                    f"a figure {image['intended']:.0f} px wide is shown at {scale:.0%} of its size"
+                    f" (below {MIN_FIGURE_SCALE:.0%}): make it narrower or its text larger"
+                    f" ({image['alt']})",
+                )
     for item in probe["tooWide"]:
         findings.add(
             rel,
@@ -314,7 +329,8 @@ def test_every_page_reads_correctly_offline_in_chromium(
         findings.add("(script)", f"a page raised a JavaScript error: {error}")
     summary = (
         f"book in Chromium {chromium}: {findings.pages} pages, {findings.images} images "
-        f"({findings.output_images} cell outputs), {findings.math} maths elements "
+        f"({findings.output_images} output figures, the smallest shown at "
+        f"{findings.smallest_figure:.0%} of its size), {findings.math} maths elements "
         f"({findings.display_math} display equations), {findings.tables} tables, "
         f"{findings.colab_links} Colab links checked at {WINDOW['width']} px; "
         f"{len(outside)} non-local requests blocked; {len(findings.problems)} problems"
