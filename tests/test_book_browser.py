@@ -231,7 +231,7 @@ def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -
                 context = output[max(0, match.start() - 60) : match.end() + 100]
                 findings.add(rel, f"an output shows {what}: {context!r}")
     for path in _builder_paths():
-        if path in probe["text"]:
+        if re.search(re.escape(path) + r"(?![\w.-])", probe["text"]):
             findings.add(rel, f"the page shows the builder's path {path}")
     match = LOCAL_PATH.search(probe["proseText"])
     if match:
@@ -244,6 +244,8 @@ def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -
             findings.add(rel, f"image does not load: {image['src']}")
         if re.search(r"[0-9a-f]{32}", image["alt"] or ""):
             findings.add(rel, f"image has its file name as alt text: {image['alt']}")
+        elif image["output"] and not (image["alt"] or "").strip():
+            findings.add(rel, f"output figure without alt text: {image['src']}")
         if image["output"] and image["intended"] > 0:
             scale = image["shown"] / image["intended"]
             findings.smallest_figure = min(findings.smallest_figure, scale)
