@@ -255,6 +255,9 @@ def _browse(
             )
             try:
                 context.route("**/*", route)
+                # Generous limits: a 2-core machine shared with other jobs can be slow.
+                context.set_default_timeout(120_000)
+                context.set_default_navigation_timeout(120_000)
                 page = context.new_page()
                 page.on("pageerror", lambda exc: script_errors.append(f"{page.url}: {exc}"))
                 for rel in rels:
