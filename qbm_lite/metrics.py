@@ -105,9 +105,10 @@ class IntegrationBenchmark:
     preset
         The metric preset used.
     notes
-        What scib-metrics reported while scoring, in words for the reader. Today: the methods
-        whose PCR comparison scib-metrics set to 0 because their embedding carries *more* batch
-        variance than the unintegrated PCA (it warns instead of returning a negative score).
+        What scib-metrics reported while scoring, in words for the reader. Today: which methods
+        score 0 on the PCR comparison when scib-metrics clamped some negative scores to 0 (an
+        embedding with *more* batch variance than the unintegrated PCA); it warns instead of
+        returning the negative score, and the warning is collected here instead of printed.
     """
 
     tidy: pd.DataFrame
@@ -250,7 +251,7 @@ def integration_benchmark(
         .assign(metric_type=lambda d: d["metric"].map(metric_type))
     )[["method", "metric", "metric_type", "value"]]
 
-    notes = _pcr_notes(scores) if pcr_clamped else []
+    notes = _pcr_notes(scores, len(pcr_clamped))
 
     figure = None
     if plot:
@@ -267,15 +268,22 @@ _PCR_MODULE = "scib_metrics.metrics._pcr_comparison"
 _PCR_NEGATIVE = "PCR comparison score is negative"
 
 
-def _pcr_notes(scores: pd.DataFrame) -> list[str]:
-    if "PCR comparison" not in scores:
+def _pcr_notes(scores: pd.DataFrame, n_negative: int) -> list[str]:
+    """Say which methods score 0 on the PCR comparison, and how many of them were clamped.
+
+    A score of exactly 0 means the embedding removes none of the batch variance of the
+    unintegrated PCA; scib-metrics also sets a negative score (an *increase*) to 0, warning once
+    per clamped embedding, so ``n_negative`` of the zeros are increases.
+    """
+    if n_negative == 0 or "PCR comparison" not in scores:
         return []
-    clamped = [str(m) for m in scores.index[scores["PCR comparison"] == 0.0]]
-    if not clamped:
+    zero = [str(m) for m in scores.index[scores["PCR comparison"] == 0.0]]
+    if not zero:
         return []
     return [
-        f"PCR comparison set to 0 for {', '.join(clamped)}: the embedding explains more of the "
-        "batch variance than the unintegrated PCA does (scib-metrics clamps the negative score)."
+        f"PCR comparison is 0 for {', '.join(zero)}: the embedding removes none of the batch "
+        f"variance of the unintegrated PCA, and for {n_negative} of them it adds some "
+        "(scib-metrics sets the negative score to 0)."
     ]
 
 

@@ -89,9 +89,43 @@ def test_collects_scib_metrics_negative_pcr_warning() -> None:
     assert not [w for w in shown if "PCR" in str(w.message)]
 
 
-def test_pcr_notes_name_the_clamped_methods() -> None:
+def test_pcr_notes_name_the_zero_methods_and_count_the_clamped() -> None:
     scores = pd.DataFrame({"PCR comparison": [0.0, 0.4, 0.0]}, index=["PCA", "scVI", "QBM-VAE"])
-    (note,) = _pcr_notes(scores)
-    assert "PCA, QBM-VAE" in note and "scVI" not in note
-    assert _pcr_notes(scores.drop(index=["PCA", "QBM-VAE"])) == []
-    assert _pcr_notes(pd.DataFrame({"Total": [0.5]})) == []
+    (note,) = _pcr_notes(scores, 1)
+    assert "PCA, QBM-VAE" in note and "scVI" not in note and "for 1 of them" in note
+    assert _pcr_notes(scores, 0) == []  # nothing clamped: nothing to explain
+    assert _pcr_notes(pd.DataFrame({"Total": [0.5]}), 2) == []
+
+
+def test_integration_benchmark_reports_clamped_pcr_as_a_note_not_a_warning() -> None:
+    """End to end: an embedding with *more* batch variance than the unintegrated one."""
+    ad = pytest.importorskip("anndata")
+    from qbm_lite import metrics
+
+    rng = np.random.default_rng(1)
+    n = 200  # scib-metrics' neighbour graphs need more than 90 cells
+    labels = np.repeat(np.arange(2), n // 2)
+    batch = np.tile(np.repeat([0, 1], n // 4), 2)
+    pre = rng.normal(0, 1, size=(n, 6)) + 4.0 * labels[:, None]
+    worse = pre.copy()
+    worse[:, 1] += 30.0 * batch  # integration that separated the batches
+    obs = pd.DataFrame(
+        {
+            "batch": pd.Categorical(batch.astype(str)),
+            "cell_type": pd.Categorical(labels.astype(str)),
+        },
+        index=[f"c{i}" for i in range(n)],
+    )
+    adata = ad.AnnData(X=np.zeros((n, 3), dtype=np.float32), obs=obs)
+    adata.obsm["X_pca"], adata.obsm["X_worse"], adata.obsm["X_same"] = pre, worse, pre.copy()
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = metrics.integration_benchmark(
+            adata, {"worse": "X_worse", "same": "X_same"}, "batch", "cell_type",
+            metrics="light", plot=False,
+        )  # fmt: skip
+    assert result.scores.loc["worse", "PCR comparison"] == 0.0
+    assert result.scores.loc["same", "PCR comparison"] == pytest.approx(0.0, abs=1e-6)
+    (note,) = result.notes
+    assert "worse" in note and "for 1 of them" in note
+    assert not [w for w in shown if "PCR comparison" in str(w.message)]
