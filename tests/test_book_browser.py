@@ -8,7 +8,8 @@ by Playwright, which downloads no browser of its own here. For every page the te
 - the maths is typeset by the book's own MathJax (no raw TeX in the visible text);
 - no cell output shows a warning, a traceback or a local filesystem path, and no page shows the
   builder's paths (repository, staging folder, virtual environment, home folder);
-- every image loads, with a non-zero natural size;
+- every image loads, with a non-zero natural size, and no output figure is shrunk below
+  ``MIN_FIGURE_SCALE`` of its own size to fit the column (its text would be too small to read);
 - no table and no display equation is wider than the text column at a 1,280-pixel window;
 - every Colab link of a chapter points at that chapter's notebook;
 - no page asks for anything outside the local server.
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,6 +37,8 @@ from book_stage import SKIP_REASON, STAGE, build, html_dir
 ROOT = Path(__file__).resolve().parents[1]
 COLAB = "https://colab.research.google.com/github/qbm-lite/qbm-lite/blob/main/"
 WINDOW = {"width": 1280, "height": 900}
+# A figure drawn 1,390 px wide and shown in a 768 px column has its 10-pt labels at 7.7 px.
+MIN_FIGURE_SCALE = 0.6
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -71,7 +75,6 @@ RAW_TEX = re.compile(
     r"|\$[^$\s][^$\n]{0,80}\$"
 )
 
-pytestmark = [pytest.mark.run_last, pytest.mark.skipif(STAGE is None, reason=SKIP_REASON)]
 
 # Collects, per page, what the reader would see; run after MathJax has typeset the page.
 PAGE_PROBE = """
@@ -120,6 +123,7 @@ async () => {
     displayMath: display.length,
     images: imgs.map((img) => ({src: img.currentSrc || img.src, alt: img.alt,
       width: img.naturalWidth, height: img.naturalHeight, complete: img.complete,
+      intended: parseFloat(img.getAttribute("width")) || img.naturalWidth,
       shown: Math.round(img.getBoundingClientRect().width),
       output: !!img.closest(".cell_output")})),
     outputs: Array.from(document.querySelectorAll(".cell_output")).map((o) => o.innerText),
@@ -155,9 +159,11 @@ class Findings:
     images: int = 0
     output_images: int = 0
     math: int = 0
+    smallest_figure: float = 1.0
     display_math: int = 0
     tables: int = 0
     colab_links: int = 0
+    blocked: int = 0
     problems: list[str] = field(default_factory=list)
 
     def add(self, page: str, what: str) -> None:
@@ -192,13 +198,10 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    """The built book served on 127.0.0.1 (a free port); yields the base URL."""
-    result = build(STAGE)
-    if result.returncode != 0:
-        pytest.fail("the book did not build; see test_book_builds_without_warnings")
-    handler = functools.partial(_QuietHandler, directory=str(html_dir(STAGE)))
+@contextmanager
+def _serve(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -207,6 +210,67 @@ def site() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _require_chromium() -> tuple[object, str]:
+    """Playwright's sync API and the path of the system's Chromium (skip, or fail under CI)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = _chromium()
+    if not chromium:
+        message = "Chromium is not installed; `python3 tasks.py test` installs Debian's as root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return playwright_api, chromium
+
+
+def _browse(
+    playwright_api: object, chromium: str, base: str, rels: list[str], findings: Findings
+) -> list[tuple[str, dict]]:
+    """Open each page in a fresh headless Chromium with the network blocked; return the probes.
+
+    Blocked non-local requests and JavaScript errors are added to ``findings`` as problems.
+    """
+    outside: list[str] = []
+    script_errors: list[str] = []
+    probes: list[tuple[str, dict]] = []
+
+    def route(route_: object) -> None:
+        url = route_.request.url  # type: ignore[attr-defined]
+        if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
+            route_.continue_()  # type: ignore[attr-defined]
+        else:
+            outside.append(url)
+            route_.abort("blockedbyclient")  # type: ignore[attr-defined]
+
+    with tempfile.TemporaryDirectory(prefix="qbm-chromium-") as profile:
+        with playwright_api.sync_playwright() as pw:  # type: ignore[attr-defined]
+            context = pw.chromium.launch_persistent_context(
+                profile,
+                executable_path=chromium,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport=WINDOW,
+                service_workers="block",
+            )
+            try:
+                context.route("**/*", route)
+                # Generous limits: a 2-core machine shared with other jobs can be slow.
+                context.set_default_timeout(120_000)
+                context.set_default_navigation_timeout(120_000)
+                page = context.new_page()
+                page.on("pageerror", lambda exc: script_errors.append(f"{page.url}: {exc}"))
+                for rel in rels:
+                    page.goto(base + rel, wait_until="load")
+                    probes.append((rel, page.evaluate(PAGE_PROBE)))
+            finally:
+                context.close()
+    findings.blocked += len(outside)
+    for url in sorted(set(outside)):
+        findings.add("(network)", f"a page asked for a non-local resource: {url}")
+    for error in script_errors:
+        findings.add("(script)", f"a page raised a JavaScript error: {error}")
+    return probes
 
 
 def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -> None:
@@ -226,7 +290,7 @@ def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -
                 context = output[max(0, match.start() - 60) : match.end() + 100]
                 findings.add(rel, f"an output shows {what}: {context!r}")
     for path in _builder_paths():
-        if path in probe["text"]:
+        if re.search(re.escape(path) + r"(?![\w.-])", probe["text"]):
             findings.add(rel, f"the page shows the builder's path {path}")
     match = LOCAL_PATH.search(probe["proseText"])
     if match:
@@ -239,6 +303,18 @@ def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -
             findings.add(rel, f"image does not load: {image['src']}")
         if re.search(r"[0-9a-f]{32}", image["alt"] or ""):
             findings.add(rel, f"image has its file name as alt text: {image['alt']}")
+        elif image["output"] and not (image["alt"] or "").strip():
+            findings.add(rel, f"output figure without alt text: {image['src']}")
+        if image["output"] and image["intended"] > 0:
+            scale = image["shown"] / image["intended"]
+            findings.smallest_figure = min(findings.smallest_figure, scale)
+            if scale < MIN_FIGURE_SCALE:
+                findings.add(
+                    rel,
+                    f"a figure {image['intended']:.0f} px wide is shown at {scale:.0%} of its size"
+                    f" (below {MIN_FIGURE_SCALE:.0%}): make it narrower or its text larger"
+                    f" ({image['alt']})",
+                )
     for item in probe["tooWide"]:
         findings.add(
             rel,
@@ -258,68 +334,92 @@ def _check_page(rel: str, probe: dict, findings: Findings, chapters: set[str]) -
                 findings.add(rel, f"Colab link points elsewhere: {href}")
 
 
-def test_every_page_reads_correctly_offline_in_chromium(
-    site: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    chromium = _chromium()
-    if not chromium:
-        message = "Chromium is not installed; `python3 tasks.py test` installs Debian's as root"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+@pytest.mark.run_last
+@pytest.mark.skipif(STAGE is None, reason=SKIP_REASON)
+def test_every_page_reads_correctly_offline_in_chromium(capsys: pytest.CaptureFixture[str]) -> None:
+    playwright_api, chromium = _require_chromium()
+    result = build(STAGE)
+    if result.returncode != 0:
+        pytest.fail("the book did not build; see test_book_builds_without_warnings")
     html = html_dir(STAGE)
     chapters = {nb.stem for nb in (STAGE / "book").glob("*.ipynb")}
     findings = Findings()
-    outside: list[str] = []
-    script_errors: list[str] = []
-
-    def route(route_: object) -> None:
-        url = route_.request.url  # type: ignore[attr-defined]
-        if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
-            route_.continue_()  # type: ignore[attr-defined]
-        else:
-            outside.append(url)
-            route_.abort("blockedbyclient")  # type: ignore[attr-defined]
-
-    with tempfile.TemporaryDirectory(prefix="qbm-chromium-") as profile:
-        with playwright_api.sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                profile,
-                executable_path=chromium,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport=WINDOW,
-                service_workers="block",
-            )
-            try:
-                context.route("**/*", route)
-                page = context.new_page()
-                page.on("pageerror", lambda exc: script_errors.append(f"{page.url}: {exc}"))
-                pages, redirects = _pages(html)
-                for path, target in redirects.items():
-                    if not (path.parent / target).resolve().is_file():
-                        findings.add(path.name, f"redirects to a missing page: {target}")
-                for path in pages:
-                    rel = path.relative_to(html).as_posix()
-                    page.goto(site + rel, wait_until="load")
-                    probe = page.evaluate(PAGE_PROBE)
-                    _check_page(rel, probe, findings, chapters)
-            finally:
-                context.close()
-
-    for url in sorted(set(outside)):
-        findings.add("(network)", f"a page asked for a non-local resource: {url}")
-    for error in script_errors:
-        findings.add("(script)", f"a page raised a JavaScript error: {error}")
+    pages, redirects = _pages(html)
+    for path, target in redirects.items():
+        if not (path.parent / target).resolve().is_file():
+            findings.add(path.name, f"redirects to a missing page: {target}")
+    rels = [path.relative_to(html).as_posix() for path in pages]
+    with _serve(html) as base:
+        for rel, probe in _browse(playwright_api, chromium, base, rels, findings):
+            _check_page(rel, probe, findings, chapters)
     summary = (
         f"book in Chromium {chromium}: {findings.pages} pages, {findings.images} images "
-        f"({findings.output_images} cell outputs), {findings.math} maths elements "
+        f"({findings.output_images} output figures, the smallest shown at "
+        f"{findings.smallest_figure:.0%} of its size), {findings.math} maths elements "
         f"({findings.display_math} display equations), {findings.tables} tables, "
         f"{findings.colab_links} Colab links checked at {WINDOW['width']} px; "
-        f"{len(outside)} non-local requests blocked; {len(findings.problems)} problems"
+        f"{findings.blocked} non-local requests blocked; {len(findings.problems)} problems"
     )
     with capsys.disabled():
         print("\n" + summary)
     assert findings.pages > 0 and findings.math > 0 and findings.images > 0, summary
     assert not findings.problems, summary + ":\n" + "\n".join(findings.problems[:80])
+
+
+# --- the checks themselves, on a small site with one planted defect of each kind -------------
+_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title>
+<style>img {{ max-width: 100%; }}</style></head>
+<body><article class="bd-article" style="width: 700px">{}</article></body></html>"""
+_DEFECTS = {
+    "raw TeX in the text": r'<p>Energy <span class="math">\(E = -\sum_i h_i s_i\)</span></p>',
+    "non-local resource": '<img src="https://colab.research.google.com/assets/colab-badge.svg">',
+    "a warning or traceback": (
+        '<div class="cell_output"><pre>m.py:49: UserWarning: score is negative</pre></div>'
+    ),
+    "a local path": '<div class="cell_output"><pre>saved to /home/ann/run/model.pt</pre></div>',
+    "table": '<table><tr><td style="white-space: nowrap">' + "Total " * 200 + "</td></tr></table>",
+    "image does not load": '<img src="missing.png" alt="a missing figure">',
+    "file name as alt text": (
+        '<div class="cell_output"><img src="small.svg" alt="../_images/'
+        + "0123456789abcdef" * 4
+        + '.png"></div>'
+    ),
+    "shown at": '<div class="cell_output"><img src="wide.svg" alt="a wide figure"></div>',
+    "Colab link points elsewhere": (f'<a href="{COLAB}book/ch02_cim.ipynb">Open in Colab</a>'),
+    "JavaScript error": "<script>undefinedFunctionOfTheBook();</script>",
+}
+
+
+def _svg(width: int) -> str:
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40"></svg>'
+
+
+def test_the_checks_catch_each_kind_of_defect(tmp_path: Path) -> None:
+    """Each planted defect is reported, and a clean page yields no problem (no false alarm)."""
+    playwright_api, chromium = _require_chromium()
+    (tmp_path / "book").mkdir()
+    (tmp_path / "small.svg").write_text(_svg(40))
+    (tmp_path / "wide.svg").write_text(_svg(2000))
+    rels = []
+    for i, html in enumerate(_DEFECTS.values()):
+        rel = f"book/ch{i:02d}_defect.html"
+        (tmp_path / rel).write_text(_PAGE.format(html))
+        rels.append(rel)
+    clean = _PAGE.format(
+        f'<h1>Chapter</h1><p>Plain text, a figure and a table.</p><img src="../small.svg" alt="x">'
+        f'<table><tr><td>1</td><td>2</td></tr></table><a href="{COLAB}book/ch99_clean.ipynb">C</a>'
+    )
+    (tmp_path / "book" / "ch99_clean.html").write_text(clean)
+    rels.append("book/ch99_clean.html")
+    # The pages' images are relative to book/; put the files there as well.
+    for name in ("small.svg", "wide.svg"):
+        (tmp_path / "book" / name).write_text((tmp_path / name).read_text())
+    chapters = {Path(rel).stem for rel in rels}
+    findings = Findings()
+    with _serve(tmp_path) as base:
+        for rel, probe in _browse(playwright_api, chromium, base, rels, findings):
+            _check_page(rel, probe, findings, chapters)
+    report = "\n".join(findings.problems)
+    for what in _DEFECTS:
+        assert what in report, f"the planted defect {what!r} was not reported:\n{report}"
+    assert "ch99_clean" not in report, report

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qbm_lite.config import collect_warnings
@@ -85,3 +86,36 @@ def test_collects_scib_metrics_negative_pcr_warning() -> None:
     assert score == 0
     assert len(seen) == 1 and "negative" in seen[0]
     assert not [w for w in shown if "PCR" in str(w.message)]
+
+
+def test_integration_benchmark_records_clamped_pcr_instead_of_warning() -> None:
+    """End to end: an embedding with *more* batch variance than the unintegrated one."""
+    ad = pytest.importorskip("anndata")
+    from qbm_lite import metrics
+
+    rng = np.random.default_rng(1)
+    n = 200  # scib-metrics' neighbour graphs need more than 90 cells
+    labels = np.repeat(np.arange(2), n // 2)
+    batch = np.tile(np.repeat([0, 1], n // 4), 2)
+    pre = rng.normal(0, 1, size=(n, 6)) + 4.0 * labels[:, None]
+    worse = pre.copy()
+    worse[:, 1] += 30.0 * batch  # integration that separated the batches
+    obs = pd.DataFrame(
+        {
+            "batch": pd.Categorical(batch.astype(str)),
+            "cell_type": pd.Categorical(labels.astype(str)),
+        },
+        index=[f"c{i}" for i in range(n)],
+    )
+    adata = ad.AnnData(X=np.zeros((n, 3), dtype=np.float32), obs=obs)
+    adata.obsm["X_pca"], adata.obsm["X_worse"], adata.obsm["X_same"] = pre, worse, pre.copy()
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = metrics.integration_benchmark(
+            adata, {"worse": "X_worse", "same": "X_same"}, "batch", "cell_type",
+            metrics="light", plot=False,
+        )  # fmt: skip
+    assert result.scores.loc["worse", "PCR comparison"] == 0.0
+    assert result.scores.loc["same", "PCR comparison"] == pytest.approx(0.0, abs=1e-6)
+    assert "worse" in result.pcr_clipped
+    assert not [w for w in shown if "PCR comparison" in str(w.message)]

@@ -1,10 +1,30 @@
-// QBM-Lite book: shrink a display equation that is wider than the text column.
+// QBM-Lite book: fit wide display equations and output tables to the text column.
 // MathJax 3 does not break long equations into lines, and a clipped or sideways-scrolling
-// equation hides its right-hand side. Down to MIN_SCALE the equation is scaled to fit;
-// an equation that needs more is too long and should be split in the chapter's source.
+// equation or table hides its right-hand side (a table's "Total" column). Down to MIN_SCALE
+// an equation or a table is scaled to fit; an equation that needs more is too long and should
+// be split in the chapter's source, and a table that needs more may break its headers inside
+// words (class qbm-table-tight) before it scrolls.
 (function () {
   "use strict";
   const MIN_SCALE = 0.7;
+  const TABLE_MIN_SCALE = 0.8;
+
+  function fitTables() {
+    document.querySelectorAll(".cell_output table").forEach(function (table) {
+      const box = table.closest(".cell_output");
+      table.style.fontSize = "";
+      table.classList.remove("qbm-table-tight");
+      const available = box ? box.clientWidth : 0;
+      const needed = table.getBoundingClientRect().width;
+      if (available <= 0 || needed <= available) return;
+      const size = parseFloat(getComputedStyle(table).fontSize);
+      const scale = Math.max(TABLE_MIN_SCALE, (0.98 * available) / needed);
+      table.style.fontSize = (size * scale).toFixed(2) + "px";
+      if (table.getBoundingClientRect().width > available) {
+        table.classList.add("qbm-table-tight");
+      }
+    });
+  }
 
   function fitDisplayMath() {
     document.querySelectorAll('mjx-container[display="true"]').forEach(function (box) {
@@ -24,6 +44,7 @@
   }
 
   function whenTypeset() {
+    fitTables();
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
       MathJax.startup.promise.then(fitDisplayMath);
     }
@@ -34,9 +55,13 @@
   } else {
     whenTypeset();
   }
+  window.addEventListener("load", fitTables); // again once images and fonts are in
   let pending = null;
   window.addEventListener("resize", function () {
     clearTimeout(pending);
-    pending = setTimeout(fitDisplayMath, 100);
+    pending = setTimeout(function () {
+      fitTables();
+      fitDisplayMath();
+    }, 100);
   });
 })();

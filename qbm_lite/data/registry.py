@@ -41,7 +41,8 @@ OFFLINE_DATASETS: dict[str, str] = {
 
 _NO_HASH = "no checksum published by the data's owners; pooch logs the hash of a fresh download"
 
-#: Online datasets: files to fetch (url, file name, sha256) and what the loaded AnnData holds.
+#: Online datasets, with the files to fetch (url, file name, sha256) and what the loaded
+#: AnnData holds.
 REGISTRY: dict[str, dict[str, Any]] = {
     "pbmc3k": {
         "description": "3k PBMCs from a healthy donor (10x Genomics), raw counts, no labels.",

@@ -153,7 +153,8 @@ class SimulatedCIMSampler(TorchDimodSampler):
     -2.0
     """
 
-    #: ``None``: :meth:`sample` without ``beta`` optimizes (returns low-energy states).
+    #: With ``default_beta = None``, :meth:`sample` called without ``beta`` optimizes (it
+    #: returns low-energy states).
     default_beta = None
 
     def __init__(
