@@ -20,7 +20,9 @@ from qbm_lite.samplers.exact import ExactSampler
 from qbm_lite.samplers.gibbs import GibbsSampler
 from qbm_lite.vae.likelihoods import LikelihoodName
 from qbm_lite.vae.module import COUNT_LIKELIHOODS, PriorName, VAEModule
+from qbm_lite.vae.query import ArchesMixin
 from qbm_lite.vae.relaxations import RelaxationName
+from qbm_lite.vae.rnaseq import RNASeqMixin
 
 __all__ = ["QBMVAE", "default_sampler", "make_sampler"]
 
@@ -108,7 +110,7 @@ def _check_values(X, likelihood: str, where: str) -> None:
         )
 
 
-class QBMVAE:
+class QBMVAE(RNASeqMixin, ArchesMixin):
     """A VAE with a Boltzmann-machine prior over binary latents (or a Gaussian prior).
 
     Parameters
