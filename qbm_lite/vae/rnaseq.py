@@ -487,6 +487,12 @@ class RNASeqMixin:
         rate ``fdr_target`` (:func:`fdr_de_prediction`). ``mode="vanilla"`` instead reports
         ``P(ρ¹ > ρ²)`` (Lopez et al. 2018) and makes no FDR call.
 
+        Because the pairs are random cells, variation *within* a group counts as change: two
+        random halves of a mixture of cell types get mean LFCs near 0 but a high ``proba_de``
+        for the genes that differ between the types (``tests/test_vae_analysis.py`` shows it).
+        Compare homogeneous groups (a cell type against another, or one against the rest), and
+        read ``lfc_mean`` next to ``proba_de``.
+
         Parameters
         ----------
         adata
