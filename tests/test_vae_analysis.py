@@ -368,3 +368,12 @@ def test_load_query_data_bad_input(ref_model, sim, tmp_path):
     assert from_path.query_info["new_batches"] == ["batch2"]
     with pytest.raises(ValueError, match="load_query_data"):
         ref_model.get_normalized_expression(query)
+
+
+def test_sample_prior_needs_an_explicit_batch_and_returns_means(ref_model):
+    with pytest.raises(ValueError, match="pass batch="):
+        ref_model.sample_prior(4)
+    means = ref_model.sample_prior(4, batch="batch1", library_size=1000.0)
+    assert means.shape == (4, len(ref_model.var_names))
+    np.testing.assert_allclose(means.sum(1), 1000.0, rtol=1e-4)  # NB means at that library
+    assert not np.array_equal(means, np.round(means))  # means, not counts

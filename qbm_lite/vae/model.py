@@ -607,12 +607,15 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         library_size: float | None = None,
         sampler: SpinSampler | None = None,
     ) -> np.ndarray:
-        """Draw ``n`` latent codes from the prior and decode them to expected data.
+        """Draw ``n`` latent codes from the prior and decode them to expected data (means).
 
-        Returns expected counts (NB/ZINB, at ``library_size``, default the median training
-        library), the mean (Gaussian) or pixel probabilities (Bernoulli). The Boltzmann prior is
-        sampled exactly when ``n_latent <= 16`` and by long Gibbs chains otherwise, unless a
-        ``sampler`` is given.
+        Returns the decoder's **means**, not counts: expected counts (NB/ZINB, at
+        ``library_size``, default the median training library; ZINB's dropout included), the
+        mean (Gaussian) or pixel probabilities (Bernoulli), shape ``(n, n_features)``. For
+        counts drawn from the likelihood use :meth:`posterior_predictive_sample`. The Boltzmann
+        prior is sampled exactly when ``n_latent <= 16`` and by long Gibbs chains otherwise,
+        unless a ``sampler`` is given. A model with a batch covariate needs ``batch`` (one of
+        ``batch_categories``): the decoder's output depends on it.
         """
         module = self.module
         module.eval()
@@ -630,7 +633,12 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             z = torch.randn(n, self.config["n_latent"], device=self.device)
         b = None
         if module.n_batch:
-            name = self.batch_categories[0] if batch is None else str(batch)
+            if batch is None:
+                raise ValueError(
+                    f"this model decodes with a batch covariate; pass batch= one of "
+                    f"{self.batch_categories}."
+                )
+            name = str(batch)
             if name not in self.batch_categories:
                 raise ValueError(f"batch {batch!r} unknown; choose from {self.batch_categories}.")
             b = torch.zeros(n, module.n_batch, device=self.device)
