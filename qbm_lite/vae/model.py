@@ -124,7 +124,9 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
     likelihood
         ``"nb"``, ``"zinb"``, ``"gaussian"`` (log-normalized data) or ``"bernoulli"`` (binary).
     n_latent, n_hidden, n_layers
-        Latent units and network sizes.
+        Latent units and network sizes. The defaults (20 units, ``relaxation_beta=4``) were chosen
+        by ``benchmarks/latent_defaults_bench.py``: 10 units with ``beta=8`` saturate into a few
+        dozen codes; 20 is also the largest prior whose ``log Z`` is computed exactly.
     prior
         ``"boltzmann"`` (the QBM-VAE) or ``"gaussian"`` (the plain VAE with the same networks).
     sampler
@@ -169,14 +171,14 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         layer: str | None = None,
         batch_key: str | None = None,
         likelihood: LikelihoodName = "nb",
-        n_latent: int = 10,
+        n_latent: int = 20,
         n_hidden: int = 128,
         n_layers: int = 1,
         prior: PriorName = "boltzmann",
         sampler: SpinSampler | SamplerName | None = None,
         seed: int = 0,
         relaxation: RelaxationName = "overlapping",
-        relaxation_beta: float = 8.0,
+        relaxation_beta: float = 4.0,
         encode_covariates: bool = False,
         dropout: float = 0.1,
         num_negative: int = 128,
