@@ -124,9 +124,10 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
     likelihood
         ``"nb"``, ``"zinb"``, ``"gaussian"`` (log-normalized data) or ``"bernoulli"`` (binary).
     n_latent, n_hidden, n_layers
-        Latent units and network sizes. The defaults (20 units, ``relaxation_beta=4``) were chosen
+        Latent units and network sizes. The defaults (32 units, ``relaxation_beta=4``) were chosen
         by ``benchmarks/latent_defaults_bench.py``: 10 units with ``beta=8`` saturate into a few
-        dozen codes; 20 is also the largest prior whose ``log Z`` is computed exactly.
+        dozen codes. Above 20 units ``log Z`` is not enumerated (see ``history`` and
+        :meth:`get_elbo`); at 17-20 units enumerating it every epoch costs seconds per epoch.
     prior
         ``"boltzmann"`` (the QBM-VAE) or ``"gaussian"`` (the plain VAE with the same networks).
     sampler
@@ -171,7 +172,7 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         layer: str | None = None,
         batch_key: str | None = None,
         likelihood: LikelihoodName = "nb",
-        n_latent: int = 20,
+        n_latent: int = 32,
         n_hidden: int = 128,
         n_layers: int = 1,
         prior: PriorName = "boltzmann",
