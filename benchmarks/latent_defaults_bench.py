@@ -25,8 +25,11 @@ flavour); 15-NN label purity; graph connectivity, iLISI-based batch mixing and t
 ``batch_mixing`` (``qbm_lite.metrics``). Printed: the mean over seeds (and the spread, max - min)
 for each (config, representation).
 
-Run: ``python benchmarks/latent_defaults_bench.py`` (about 15 minutes on 2 lightly loaded cores);
-``--quick`` trains 10 epochs on one seed as a smoke test.
+Run: ``python benchmarks/latent_defaults_bench.py`` (44 minutes on a 2-core machine shared with
+other jobs, load average 12-16; far less on idle cores); ``--configs "boltzmann L=20 beta=4"``
+runs only the named configs; ``--quick`` trains 10 epochs on one seed as a smoke test. The
+defaults of ``QBMVAE`` (32 units, ``relaxation_beta=4``, ``q`` returned) follow from this table;
+see Chapter 4, "Latent defaults for single-cell data".
 """
 
 from __future__ import annotations
