@@ -170,10 +170,12 @@ def simulate(
     anndata.AnnData
         Integer counts in ``X`` (CSR, float32) and ``layers["counts"]``; ``obs`` has ``batch``,
         ``cell_type``, ``library_size``, and for trajectories ``pseudotime`` and ``branch``;
-        ``var`` has ``base_mean``, ``theta`` and ``batch_factor_<b>``; ``uns["simulation"]``
-        records the parameters and, for trajectories, the true lineage graph between the types
-        (``uns["simulation"]["lineage"] = {"parent": [...], "child": [...]}``, see
-        :func:`lineage_edges`).
+        ``var`` has ``base_mean``, ``theta``, ``batch_factor_<b>`` and, for discrete types,
+        ``de_logfc_<type>`` (each type's natural-log fold change before the per-cell
+        renormalization: a gene is truly DE between types ``a`` and ``b`` when the two
+        differ); ``uns["simulation"]`` records the parameters and, for trajectories, the true
+        lineage graph between the types (``uns["simulation"]["lineage"] = {"parent": [...],
+        "child": [...]}``, see :func:`lineage_edges`).
     """
     for name, value, minimum in [
         ("n_cells", n_cells, 1),
@@ -212,7 +214,7 @@ def simulate(
     gene_theta = theta * rng.lognormal(0.0, 0.5, size=n_genes)
     batch = rng.integers(0, n_batches, size=n_cells)
 
-    pseudotime = branch = None
+    pseudotime = branch = type_logfc = None
     if trajectory is None:
         probs = np.full(n_cell_types, 1.0 / n_cell_types)
         if cell_type_probs is not None:
@@ -224,7 +226,8 @@ def simulate(
                 )
             probs = probs / probs.sum()
         types = rng.choice(n_cell_types, size=n_cells, p=probs)
-        logfc = _de_factors(rng, n_cell_types, n_genes, de_prob, de_scale)[types]
+        type_logfc = _de_factors(rng, n_cell_types, n_genes, de_prob, de_scale)
+        logfc = type_logfc[types]
     else:
         if cell_type_probs is not None:
             raise ValueError("cell_type_probs applies to discrete types; use trajectory=None.")
@@ -270,6 +273,9 @@ def simulate(
     )
     for b in range(n_batches):
         var[f"batch_factor_{b}"] = np.exp(batch_logfac[b])
+    if type_logfc is not None:  # ground truth for differential expression
+        for k, name in enumerate(type_names):
+            var[f"de_logfc_{name}"] = type_logfc[k]
 
     X = sp.csr_matrix(counts.astype(np.float32))
     adata = ad.AnnData(X=X, obs=obs, var=var)

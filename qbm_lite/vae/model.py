@@ -20,7 +20,9 @@ from qbm_lite.samplers.exact import ExactSampler
 from qbm_lite.samplers.gibbs import GibbsSampler
 from qbm_lite.vae.likelihoods import LikelihoodName
 from qbm_lite.vae.module import COUNT_LIKELIHOODS, PriorName, VAEModule
+from qbm_lite.vae.query import ArchesMixin
 from qbm_lite.vae.relaxations import RelaxationName
+from qbm_lite.vae.rnaseq import RNASeqMixin
 
 __all__ = ["QBMVAE", "default_sampler", "make_sampler"]
 
@@ -108,7 +110,7 @@ def _check_values(X, likelihood: str, where: str) -> None:
         )
 
 
-class QBMVAE:
+class QBMVAE(RNASeqMixin, ArchesMixin):
     """A VAE with a Boltzmann-machine prior over binary latents (or a Gaussian prior).
 
     Parameters
@@ -122,7 +124,10 @@ class QBMVAE:
     likelihood
         ``"nb"``, ``"zinb"``, ``"gaussian"`` (log-normalized data) or ``"bernoulli"`` (binary).
     n_latent, n_hidden, n_layers
-        Latent units and network sizes.
+        Latent units and network sizes. The defaults (32 units, ``relaxation_beta=4``) were chosen
+        by ``benchmarks/latent_defaults_bench.py``: 10 units with ``beta=8`` saturate into a few
+        dozen codes. Above 20 units ``log Z`` is not enumerated (see ``history`` and
+        :meth:`get_elbo`); at 17-20 units enumerating it every epoch costs seconds per epoch.
     prior
         ``"boltzmann"`` (the QBM-VAE) or ``"gaussian"`` (the plain VAE with the same networks).
     sampler
@@ -167,14 +172,14 @@ class QBMVAE:
         layer: str | None = None,
         batch_key: str | None = None,
         likelihood: LikelihoodName = "nb",
-        n_latent: int = 10,
+        n_latent: int = 32,
         n_hidden: int = 128,
         n_layers: int = 1,
         prior: PriorName = "boltzmann",
         sampler: SpinSampler | SamplerName | None = None,
         seed: int = 0,
         relaxation: RelaxationName = "overlapping",
-        relaxation_beta: float = 8.0,
+        relaxation_beta: float = 4.0,
         encode_covariates: bool = False,
         dropout: float = 0.1,
         num_negative: int = 128,
@@ -605,12 +610,15 @@ class QBMVAE:
         library_size: float | None = None,
         sampler: SpinSampler | None = None,
     ) -> np.ndarray:
-        """Draw ``n`` latent codes from the prior and decode them to expected data.
+        """Draw ``n`` latent codes from the prior and decode them to expected data (means).
 
-        Returns expected counts (NB/ZINB, at ``library_size``, default the median training
-        library), the mean (Gaussian) or pixel probabilities (Bernoulli). The Boltzmann prior is
-        sampled exactly when ``n_latent <= 16`` and by long Gibbs chains otherwise, unless a
-        ``sampler`` is given.
+        Returns the decoder's **means**, not counts: expected counts (NB/ZINB, at
+        ``library_size``, default the median training library; ZINB's dropout included), the
+        mean (Gaussian) or pixel probabilities (Bernoulli), shape ``(n, n_features)``. For
+        counts drawn from the likelihood use :meth:`posterior_predictive_sample`. The Boltzmann
+        prior is sampled exactly when ``n_latent <= 16`` and by long Gibbs chains otherwise,
+        unless a ``sampler`` is given. A model with a batch covariate needs ``batch`` (one of
+        ``batch_categories``): the decoder's output depends on it.
         """
         module = self.module
         module.eval()
@@ -628,7 +636,12 @@ class QBMVAE:
             z = torch.randn(n, self.config["n_latent"], device=self.device)
         b = None
         if module.n_batch:
-            name = self.batch_categories[0] if batch is None else str(batch)
+            if batch is None:
+                raise ValueError(
+                    f"this model decodes with a batch covariate; pass batch= one of "
+                    f"{self.batch_categories}."
+                )
+            name = str(batch)
             if name not in self.batch_categories:
                 raise ValueError(f"batch {batch!r} unknown; choose from {self.batch_categories}.")
             b = torch.zeros(n, module.n_batch, device=self.device)
