@@ -80,6 +80,7 @@ __all__ = [
     "FittedMethod",
     "SeedRuns",
     "fit_method",
+    "scvi_default_max_epochs",
     "scvi_kl_warmup_epochs",
     "seed_key",
     "train_methods",
@@ -144,6 +145,18 @@ def scvi_kl_warmup_epochs(max_epochs: int) -> int:
     epoch ``n_epochs_kl_warmup`` on, inside any budget of at least 2 epochs.
     """
     return max(1, int(max_epochs) // 4)
+
+
+def scvi_default_max_epochs(n_obs: int) -> int:
+    """scvi-tools' own default number of epochs for ``n_obs`` cells (``min(400, 400 * 20000 / n)``).
+
+    The heuristic of ``scvi.model.get_max_epochs_heuristic`` (scvi-tools 1.x), reproduced here
+    so that chapters can state how far a training budget is from the authors' default: small
+    data sets get 400 epochs, i.e. about ``400 * n_obs / 128`` minibatch steps.
+    """
+    if int(n_obs) < 1:
+        raise InputError(f"n_obs must be a positive integer; got {n_obs!r}.")
+    return max(1, min(round(20_000 / int(n_obs) * 400), 400))
 
 
 def _quiet_scvi() -> Any:

@@ -80,6 +80,14 @@ def test_scvi_kl_weight_reaches_one_within_the_budget(prepared) -> None:
     assert _last_epoch_kl_weight(default.model) == pytest.approx(7 / 400)
 
 
+def test_scvi_default_epochs_match_scvi_tools() -> None:
+    pytest.importorskip("scvi")
+    from scvi.model._utils import get_max_epochs_heuristic
+
+    for n in (1, 500, 20_000, 20_001, 55_555, 10_000_000):
+        assert baselines.scvi_default_max_epochs(n) == get_max_epochs_heuristic(n), n
+
+
 def test_scvi_tools_baselines_train(prepared) -> None:
     pytest.importorskip("scvi")
     adata = prepared.copy()

@@ -146,8 +146,9 @@ class IntegrationBenchmark:
     preset
         The metric preset used.
     pcr_clipped
-        Methods whose PCR comparison scib-metrics set to 0 because the embedding explains more
-        batch variance than the unintegrated PCA (see the module docstring).
+        Methods whose PCR comparison is 0: the embedding explains at least as much batch
+        variance as the unintegrated PCA (scib-metrics clips negative values to 0 and warns;
+        see the module docstring).
     isolated_is_silhouette
         True when every label is in the least number of batches, so that isolated labels is
         the label-averaged silhouette label (:func:`isolated_labels_are_all_labels`).
