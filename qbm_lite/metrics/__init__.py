@@ -2,6 +2,8 @@
 
 - :mod:`qbm_lite.metrics.integration`: scib-metrics' integration benchmark and a quick
   batch-mixing score;
+- :mod:`qbm_lite.metrics.classification`: cell-type classification on embeddings under three
+  splitting schemes (random cells, held-out batch, model retrained without the batch);
 - :mod:`qbm_lite.metrics.stats`: seed summaries and paired comparisons over tidy tables.
 
 Every family reads ``obs`` columns and ``obsm`` keys through :mod:`qbm_lite.checks` (one
@@ -10,6 +12,13 @@ tidy tables with the columns ``method``, ``metric``, ``value`` (plus ``seed`` / 
 ``batch`` where there is one), so results of different families concatenate.
 """
 
+from qbm_lite.metrics.classification import (
+    CLASSIFICATION_METRICS,
+    CLASSIFIERS,
+    SCHEMES,
+    ClassificationBenchmark,
+    classification_benchmark,
+)
 from qbm_lite.metrics.integration import (
     AGGREGATES,
     METRIC_PRESETS,
@@ -28,12 +37,17 @@ from qbm_lite.metrics.stats import (
 
 __all__ = [
     "AGGREGATES",
+    "CLASSIFICATION_METRICS",
+    "CLASSIFIERS",
     "METRIC_PRESETS",
     "PAIR_COLUMNS",
+    "SCHEMES",
     "TIDY_COLUMNS",
     "IntegrationBenchmark",
     "PairedComparison",
+    "ClassificationBenchmark",
     "batch_mixing",
+    "classification_benchmark",
     "compare",
     "integration_benchmark",
     "paired_difference",
