@@ -16,8 +16,9 @@ How each method maps query cells
     scvi-tools' documented query mapping (scArches; Lotfollahi et al., 2022):
     ``SCVI.prepare_query_anndata(query, reference_model)``, ``SCVI.load_query_data(query,
     reference_model)``, a short query training (only the new batch's weights are free) and
-    ``get_latent_representation()``. The reference model has scvi-tools' defaults (as in
-    :func:`qbm_lite.baselines.train_methods`) unless ``method_kwargs`` says otherwise.
+    ``get_latent_representation()``. The reference model has scvi-tools' defaults unless
+    ``method_kwargs`` says otherwise, except the KL warm-up, which is scaled into the epoch
+    budget (``max(1, max_epochs // 4)`` epochs) as the shared comparison protocol does.
 ``"Gaussian VAE"``, ``"QBM-VAE"``, ``"Uniform-prior VAE"``
     :class:`qbm_lite.QBMVAE` trained on the reference, then
     ``get_latent_representation(query)``. With ``encode_covariates=False`` (the default) the
@@ -86,13 +87,16 @@ def _scvi_embedder(
             "logger": False,
             "enable_checkpointing": False,
         }
+        # The fair-comparison protocol's KL warm-up: scvi-tools' linear schedule scaled into the
+        # epoch budget (its default of 400 epochs would keep the KL weight below 1).
+        plan = {"n_epochs_kl_warmup": max(1, int(max_epochs) // 4)}
         reference = reference.copy()
         scvi.model.SCVI.setup_anndata(reference, layer=layer, batch_key=batch_key)
         model = scvi.model.SCVI(reference, n_latent=n_latent, **kwargs)
         with warnings.catch_warnings():
             # Lightning's own call of a torch API that torch deprecated: nothing to act on.
             warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`")
-            model.train(max_epochs=max_epochs, batch_size=batch_size, **trainer)
+            model.train(max_epochs=max_epochs, batch_size=batch_size, plan_kwargs=plan, **trainer)
             query = query.copy()
             scvi.model.SCVI.prepare_query_anndata(query, model)
             mapped = scvi.model.SCVI.load_query_data(query, model)

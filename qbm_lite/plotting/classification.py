@@ -55,7 +55,8 @@ def plot_per_class(per_class: pd.DataFrame, value: str = "f1", ax=None, cbar: bo
         for j in range(table.shape[1]):
             v = table.iat[i, j]
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w")
+                color = "k" if v > 0.6 else "w"  # readable on viridis' light and dark ends
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color=color)
     ax.set_title(f"per-class {value}", fontsize=9)
     if cbar:
         plt.colorbar(im, ax=ax, fraction=0.04)
