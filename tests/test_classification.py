@@ -301,6 +301,9 @@ def test_bad_input_is_refused_with_the_fix():
     missing.obs.iloc[3, 0] = np.nan
     with pytest.raises(InputError, match="missing value"):
         classification_benchmark(missing, **call, plot=False)
+    with pytest.warns(UserWarning, match="left out 1 cell"):
+        res = classification_benchmark(missing, **call, dropna=True, plot=False)
+    assert res.per_class["support"].sum() == missing.n_obs - 1
     cont = adata.copy()
     cont.obs["size"] = np.random.default_rng(0).normal(size=cont.n_obs)
     with pytest.raises(InputError, match="looks continuous"):

@@ -43,6 +43,7 @@ arrays; only :func:`classification_benchmark` reads an AnnData.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,7 +51,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from qbm_lite.checks import InputError, check_choice, obs_column, obsm_array
+from qbm_lite.checks import InputError, check_choice, drop_missing, obs_column, obsm_array
 from qbm_lite.metrics.stats import PairedComparison, compare, summarize
 
 __all__ = [
@@ -573,6 +574,7 @@ def classification_benchmark(
     *,
     embedders: Mapping[str, Embedder] | None = None,
     plot: bool = True,
+    dropna: bool = False,
 ) -> ClassificationBenchmark:
     """Train a classifier on embeddings and score it on held-out cells or batches.
 
@@ -607,6 +609,10 @@ def classification_benchmark(
         and held-out cells, and returns their embeddings (:data:`Embedder`).
     plot
         Draw :attr:`ClassificationBenchmark.figure`.
+    dropna
+        Leave out cells with a missing label or batch, with a warning that gives their number
+        (the package's missing-value policy, :mod:`qbm_lite.checks`); by default they are an
+        error.
 
     Returns
     -------
@@ -615,9 +621,9 @@ def classification_benchmark(
     Raises
     ------
     qbm_lite.checks.InputError
-        Missing label values, a continuous label column, an unknown ``obsm`` key, NaNs in an
-        embedding, a holdout scheme without ``batch_key`` or with a single batch, a rare type
-        with ``"random"``, an unknown close-pair label, a bad option.
+        Missing label values (unless ``dropna=True``), a continuous label column, an unknown
+        ``obsm`` key, NaNs in an embedding, a holdout scheme without ``batch_key`` or with a
+        single batch, a rare type with ``"random"``, an unknown close-pair label, a bad option.
 
     Examples
     --------
@@ -629,6 +635,15 @@ def classification_benchmark(
     if not callable(classifier):
         check_choice("classifier", classifier, ClassifierName)
     methods = _methods(obsm_keys, embedders, scheme)
+    if dropna:
+        keys = [label_key] + ([batch_key] if batch_key is not None else [])
+        adata, n_dropped = drop_missing(adata, keys)
+        if n_dropped:
+            warnings.warn(
+                f"classification_benchmark: left out {n_dropped} cell(s) with a missing "
+                f"value in {keys} (dropna=True).",
+                stacklevel=2,
+            )
     labels_col = obs_column(adata, label_key, role="label_key", kind="categorical")
     y = labels_col.astype(str).to_numpy()
     if scheme == "random":
