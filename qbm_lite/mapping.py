@@ -20,17 +20,18 @@ How each method maps query cells
     ``method_kwargs`` says otherwise, except the KL warm-up, which is scaled into the epoch
     budget (``max(1, max_epochs // 4)`` epochs) as the shared comparison protocol does.
 ``"Gaussian VAE"``, ``"QBM-VAE"``, ``"Uniform-prior VAE"``
-    :class:`qbm_lite.QBMVAE` trained on the reference, then
-    ``get_latent_representation(query)``. With ``encode_covariates=False`` (the default) the
-    encoder never reads the batch: ``q(z | x)`` depends on the counts only, so the query's
-    latent is well defined although its batch is new. The model still checks that batch
-    labels are known (it builds the decoder's one-hot), so the query is passed with its batch
-    column set to a reference category, which the encoder does not read. A model that encodes
-    covariates would need a trained embedding of the new batch (scArches surgery); that path
-    is refused here with a clear error. The uniform-prior VAE is the QBM-VAE whose Boltzmann
-    prior is held at ``h = J = 0`` (the uniform distribution over binary codes) for the whole
-    training (``prior_warmup_epochs = max_epochs``): the control that isolates the learned
-    Boltzmann prior.
+    :class:`qbm_lite.QBMVAE` trained on the reference, then ``get_latent_representation(query)``.
+    With ``encode_covariates=False`` (the default) the encoder never reads the batch: ``q(z | x)``
+    depends on the counts only, so the query's latent is well defined although its batch is new.
+    Where the model has scArches-style query mapping (``QBMVAE.prepare_query_anndata`` /
+    ``load_query_data``) that path is used; without it, the query is passed to
+    ``get_latent_representation`` with its batch column set to a reference category (the model
+    checks that batch labels are known, since it builds the decoder's one-hot), which the encoder
+    does not read. Both give the same latent. A model that encodes covariates would need a trained
+    embedding of the new batch (scArches surgery); that path is refused here with a clear error. The
+    uniform-prior VAE is the QBM-VAE whose Boltzmann prior is held at ``h = J = 0`` (the uniform
+    distribution over binary codes) for the whole training (``prior_warmup_epochs = max_epochs``):
+    the control that isolates the learned Boltzmann prior.
 
 LDVAE and AUTOZI have no query mapping in scvi-tools (their classes lack ``ArchesMixin``), so
 they are not offered.
@@ -149,16 +150,27 @@ def _qbmvae_embedder(
             **kwargs,
         )
         model.train(max_epochs=max_epochs, batch_size=batch_size, progress=False, **train_kwargs)
-        query = query.copy()
-        if batch_key is not None and model.batch_categories:
-            # The encoder does not read the batch (encode_covariates=False); the column only
-            # has to hold a known category for the model's input check.
-            query.obs[batch_key] = model.batch_categories[0]
         Z_ref = np.asarray(model.get_latent_representation(), dtype=np.float32)
-        Z_query = np.asarray(model.get_latent_representation(query), dtype=np.float32)
-        return Z_ref, Z_query
+        return Z_ref, _map_query(model, query, batch_key)
 
     return embed
+
+
+def _map_query(model, query, batch_key: str | None) -> np.ndarray:
+    """The query's latent under a trained QBMVAE whose encoder does not read the batch."""
+    query = query.copy()
+    if hasattr(type(model), "load_query_data"):
+        # The model's own scArches path (QBMVAE's ArchesMixin): the new batch extends the
+        # decoder's covariate; the encoder is frozen and batch-free, so no query training can
+        # change the latent and none is run.
+        query = type(model).prepare_query_anndata(query, model)
+        mapped = type(model).load_query_data(query, model)
+        return np.asarray(mapped.get_latent_representation(), dtype=np.float32)
+    if batch_key is not None and model.batch_categories:
+        # The encoder does not read the batch (encode_covariates=False); the column only has to
+        # hold a known category for the model's input check.
+        query.obs[batch_key] = model.batch_categories[0]
+    return np.asarray(model.get_latent_representation(query), dtype=np.float32)
 
 
 def reference_embedder(

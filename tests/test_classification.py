@@ -370,6 +370,24 @@ def test_qbmvae_embedder_maps_an_unseen_batch_through_the_encoder_alone():
         reference_embedder("AUTOZI")
 
 
+def test_query_mapping_equals_the_encoder_on_the_query_cells():
+    """Whichever path maps the query (scArches mixin or a known batch label), the latent is the
+    frozen encoder's output on the query's counts."""
+    from qbm_lite import QBMVAE
+    from qbm_lite.mapping import _map_query
+
+    adata = _counts_data()
+    is_b2 = (adata.obs["batch"] == "batch2").to_numpy()
+    ref, query = adata[~is_b2].copy(), adata[is_b2].copy()
+    model = QBMVAE(ref, layer="counts", batch_key="batch", n_latent=4, seed=0)
+    model.train(max_epochs=1, batch_size=64, progress=False)
+    as_known = query.copy()
+    as_known.obs["batch"] = "batch0"
+    np.testing.assert_allclose(
+        _map_query(model, query, "batch"), model.get_latent_representation(as_known), atol=1e-6
+    )
+
+
 def test_the_encoder_ignores_the_batch_label():
     """What the QBM-VAE mapping relies on: without encode_covariates, q(z|x) ignores the batch."""
     from qbm_lite import QBMVAE
