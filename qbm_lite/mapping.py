@@ -7,8 +7,8 @@ AnnData and maps the query cells into the trained latent space without training 
 :func:`reference_embedder` builds one for the package's methods; the metric only ever sees the
 callable (data → model → embeddings → metrics).
 
-How each method maps query cells
---------------------------------
+How each method maps query cells:
+
 ``"PCA"``
     Principal axes fitted on the reference's log-normalized ``X`` (scikit-learn ``PCA``); the
     query is projected on them.

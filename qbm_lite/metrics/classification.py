@@ -32,9 +32,9 @@ is not rescaled).
 Scores come from one confusion matrix per fold (rows: true type, columns: predicted type).
 Macro averages are over the cell types present in the fold's test cells (a type absent from
 the test cells has no recall to average); precision of a type that is never predicted is 0
-(scikit-learn's ``zero_division=0``). They agree with scikit-learn's ``precision_recall_fscore_
-support(..., labels=<types in y_true>, zero_division=0)``, ``accuracy_score`` and
-``balanced_accuracy_score`` (checked in the tests).
+(scikit-learn's ``zero_division=0``). They agree with scikit-learn's
+``precision_recall_fscore_support`` (with ``labels`` = the types in ``y_true`` and
+``zero_division=0``), ``accuracy_score`` and ``balanced_accuracy_score`` (checked in the tests).
 
 The array-level functions (:func:`random_splits`, :func:`holdout_batch_splits`,
 :func:`confusion_counts`, :func:`scores_from_confusion`, :func:`cross_validate`) take numpy
