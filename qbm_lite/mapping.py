@@ -101,6 +101,11 @@ def _scvi_embedder(
             query = query.copy()
             scvi.model.SCVI.prepare_query_anndata(query, model)
             mapped = scvi.model.SCVI.load_query_data(query, model)
+            # scArches keeps the frozen reference layers in eval mode on purpose (frozen
+            # batch-norm statistics and dropout); Lightning notes that it found them so.
+            warnings.filterwarnings(
+                "ignore", message=r"Found \d+ module\(s\) in eval mode", module="lightning"
+            )
             mapped.train(
                 max_epochs=query_epochs,
                 batch_size=batch_size,

@@ -403,3 +403,17 @@ def test_the_encoder_ignores_the_batch_label():
     np.testing.assert_allclose(
         model.get_latent_representation(adata), model.get_latent_representation(other)
     )
+
+
+def test_scvi_embedder_uses_scvi_tools_query_mapping():
+    pytest.importorskip("scvi")
+    from qbm_lite.mapping import reference_embedder
+
+    adata = _counts_data()
+    is_b2 = (adata.obs["batch"] == "batch2").to_numpy()
+    ref, query = adata[~is_b2].copy(), adata[is_b2].copy()
+    embed = reference_embedder("scVI", n_latent=3, max_epochs=2, query_epochs=1, batch_size=64)
+    Z_ref, Z_query = embed(ref, query, 0)
+    assert Z_ref.shape == (ref.n_obs, 3) and Z_query.shape == (query.n_obs, 3)
+    assert np.isfinite(Z_ref).all() and np.isfinite(Z_query).all()
+    assert "_scvi_uuid" not in ref.uns  # the caller's AnnData is not registered or changed
