@@ -12,6 +12,10 @@ The generative story follows Splat (Zappia et al., 2017) in spirit, kept small a
 5. dropout: extra zeros with probability ``dropout / (1 + mu)``, so lowly expressed entries drop
    out more often.
 
+Optional close subtypes (``n_subtypes``) split some types in two halves that differ by a small,
+controllable set of log fold changes (``subtype_de_scale``), so "close subtypes" has an answer
+key: ``uns["simulation"]["close_pairs"]`` lists the pairs.
+
 Optional trajectories replace discrete types by a continuous path (``"linear"``) or a stem that
 splits into two branches (``"branching"``); the true pseudotime goes to ``obs["pseudotime"]`` and
 the cell types become consecutive stretches of the path.
@@ -129,6 +133,8 @@ def simulate(
     dropout: float = 0.2,
     trajectory: TrajectoryName | None = None,
     cell_type_probs: np.ndarray | list[float] | None = None,
+    n_subtypes: int = 0,
+    subtype_de_scale: float = 0.2,
     seed: int = 0,
 ) -> ad.AnnData:
     """Simulate UMI-like counts with cell types (or a trajectory) and batch effects.
@@ -162,6 +168,17 @@ def simulate(
         with the true pseudotime in ``obs["pseudotime"]``.
     cell_type_probs
         Cell-type proportions (discrete types only); uniform if ``None``.
+    n_subtypes
+        Discrete types only: split the first ``n_subtypes`` types (``type0``, ``type1``, ...)
+        each into two close subtypes ``type<k>a`` and ``type<k>b`` (half of the type's cells
+        each, at random). The two share their parent's profile and differ by log fold changes
+        ``±δ/2`` on a ``de_prob`` share of genes, with ``δ`` drawn like a type's but with
+        scale ``subtype_de_scale``. The labels become ``n_cell_types + n_subtypes`` types;
+        ``obs["parent_type"]`` keeps the parent and ``uns["simulation"]["close_pairs"]`` lists
+        ``[a, b]`` pairs. ``0`` (default) leaves the simulation exactly as without it.
+    subtype_de_scale
+        Scale of the subtypes' log fold-change difference (compare ``de_scale`` between types;
+        0 makes the two halves identical in distribution).
     seed
         Random seed; the same seed gives the same data.
 
@@ -169,12 +186,14 @@ def simulate(
     -------
     anndata.AnnData
         Integer counts in ``X`` (CSR, float32) and ``layers["counts"]``; ``obs`` has ``batch``,
-        ``cell_type``, ``library_size``, and for trajectories ``pseudotime`` and ``branch``;
+        ``cell_type``, ``library_size``, with ``n_subtypes`` also ``parent_type``, and for
+        trajectories ``pseudotime`` and ``branch``;
         ``var`` has ``base_mean``, ``theta``, ``batch_factor_<b>`` and, for discrete types,
         ``de_logfc_<type>`` (each type's natural-log fold change before the per-cell
         renormalization: a gene is truly DE between types ``a`` and ``b`` when the two
-        differ); ``uns["simulation"]`` records the parameters and, for trajectories, the true
-        lineage graph between the types (``uns["simulation"]["lineage"] = {"parent": [...],
+        differ; with ``n_subtypes`` these are the parent types' changes);
+        ``uns["simulation"]`` records the parameters and, for trajectories, the true lineage
+        graph between the types (``uns["simulation"]["lineage"] = {"parent": [...],
         "child": [...]}``, see :func:`lineage_edges`).
     """
     for name, value, minimum in [
@@ -190,6 +209,7 @@ def simulate(
         ("library_shift", library_shift),
         ("de_scale", de_scale),
         ("library_scale", library_scale),
+        ("subtype_de_scale", subtype_de_scale),
     ]:
         _check_nonneg(name, value)
     for name, value in [
@@ -206,6 +226,14 @@ def simulate(
         )
     if trajectory not in (None, "linear", "branching"):
         raise ValueError(f"trajectory must be None, 'linear' or 'branching'; got {trajectory!r}.")
+    _check_positive_int("n_subtypes", n_subtypes, 0)
+    if n_subtypes > n_cell_types:
+        raise ValueError(
+            f"n_subtypes ({n_subtypes}) cannot exceed n_cell_types ({n_cell_types}): each split "
+            "type gives one pair of subtypes."
+        )
+    if n_subtypes and trajectory is not None:
+        raise ValueError("n_subtypes applies to discrete types; use trajectory=None.")
     if trajectory == "branching" and n_cell_types < 3:
         raise ValueError("a branching trajectory needs n_cell_types >= 3 (stem + two branches).")
 
@@ -228,6 +256,10 @@ def simulate(
         types = rng.choice(n_cell_types, size=n_cells, p=probs)
         type_logfc = _de_factors(rng, n_cell_types, n_genes, de_prob, de_scale)
         logfc = type_logfc[types]
+        if n_subtypes:
+            half_b, logfc = _split_subtypes(
+                rng, types, logfc, n_subtypes, de_prob, subtype_de_scale
+            )
     else:
         if cell_type_probs is not None:
             raise ValueError("cell_type_probs applies to discrete types; use trajectory=None.")
@@ -253,15 +285,21 @@ def simulate(
         counts[rng.random(counts.shape) < dropout / (1.0 + mu)] = 0
 
     type_names = np.array([f"type{k}" for k in range(n_cell_types)], dtype=object)
+    parent_names = type_names[types]
+    labels, categories, close_pairs = parent_names, list(type_names), []
+    if n_subtypes:
+        labels, categories, close_pairs = _subtype_labels(types, half_b, n_cell_types, n_subtypes)
     batch_names = np.array([f"batch{b}" for b in range(n_batches)], dtype=object)
     obs = pd.DataFrame(
         {
             "batch": pd.Categorical(batch_names[batch], categories=list(batch_names)),
-            "cell_type": pd.Categorical(type_names[types], categories=list(type_names)),
+            "cell_type": pd.Categorical(labels, categories=categories),
             "library_size": counts.sum(axis=1).astype(np.int64),
         },
         index=[f"cell{i}" for i in range(n_cells)],
     )
+    if n_subtypes:
+        obs["parent_type"] = pd.Categorical(parent_names, categories=list(type_names))
     if trajectory is not None:
         obs["pseudotime"] = pseudotime
         obs["branch"] = pd.Categorical(branch)
@@ -298,7 +336,45 @@ def simulate(
             "parent": [p for p, _ in edges],
             "child": [c for _, c in edges],
         }
+    if n_subtypes:
+        adata.uns["simulation"].update(
+            n_subtypes=n_subtypes, subtype_de_scale=subtype_de_scale, close_pairs=close_pairs
+        )
     return adata
+
+
+def _split_subtypes(
+    rng: np.random.Generator,
+    types: np.ndarray,
+    logfc: np.ndarray,
+    n_subtypes: int,
+    de_prob: float,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split types ``0..n_subtypes-1`` in halves ``a``/``b`` shifted by ``∓δ/2`` in log space."""
+    half_b = rng.random(types.size) < 0.5
+    delta = _de_factors(rng, n_subtypes, logfc.shape[1], de_prob, scale)
+    split = types < n_subtypes
+    sign = np.where(half_b, 0.5, -0.5)[split, None]
+    logfc = logfc.copy()
+    logfc[split] += sign * delta[types[split]]
+    return half_b & split, logfc
+
+
+def _subtype_labels(
+    types: np.ndarray, half_b: np.ndarray, n_cell_types: int, n_subtypes: int
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    """Labels ``type<k>a`` / ``type<k>b`` for split types, ``type<k>`` for the others."""
+    categories, pairs = [], []
+    for k in range(n_cell_types):
+        if k < n_subtypes:
+            categories += [f"type{k}a", f"type{k}b"]
+            pairs.append([f"type{k}a", f"type{k}b"])
+        else:
+            categories.append(f"type{k}")
+    suffix = np.where(types < n_subtypes, np.where(half_b, "b", "a"), "")
+    labels = np.array([f"type{t}{s}" for t, s in zip(types, suffix, strict=True)], dtype=object)
+    return labels, categories, pairs
 
 
 def add_batch_effect(

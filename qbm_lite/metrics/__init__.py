@@ -3,6 +3,8 @@
 - :mod:`qbm_lite.metrics.integration`: scib-metrics' integration benchmark (with totals
   without the silhouette-based metrics and per-metric paired differences) and quick
   batch-mixing and label-purity scores;
+- :mod:`qbm_lite.metrics.classification`: cell-type classification on embeddings under three
+  splitting schemes (random cells, held-out batch, model retrained without the batch);
 - :mod:`qbm_lite.metrics.stats`: seed summaries and paired comparisons over tidy tables.
 - :mod:`qbm_lite.metrics.topology`: scGraph (cell-type distances against the batches'
   consensus), corrected by default, ``scgraph-eval``'s behaviour on request;
@@ -15,6 +17,13 @@ tidy tables with the columns ``method``, ``metric``, ``value`` (plus ``seed`` / 
 ``batch`` where there is one), so results of different families concatenate.
 """
 
+from qbm_lite.metrics.classification import (
+    CLASSIFICATION_METRICS,
+    CLASSIFIERS,
+    SCHEMES,
+    ClassificationBenchmark,
+    classification_benchmark,
+)
 from qbm_lite.metrics.integration import (
     AGGREGATES,
     AGGREGATES_NO_SILHOUETTE,
@@ -54,6 +63,9 @@ from qbm_lite.metrics.trajectory import (
 __all__ = [
     "AGGREGATES",
     "AGGREGATES_NO_SILHOUETTE",
+    "CLASSIFICATION_METRICS",
+    "CLASSIFIERS",
+    "ClassificationBenchmark",
     "DiffusionPseudotime",
     "IntegrationBenchmark",
     "METRIC_PRESETS",
@@ -61,9 +73,11 @@ __all__ = [
     "PairedComparison",
     "PairedRatio",
     "SCGRAPH_COLUMNS",
+    "SCHEMES",
     "SILHOUETTE_METRICS",
     "TIDY_COLUMNS",
     "batch_mixing",
+    "classification_benchmark",
     "compare",
     "diffusion_pseudotime",
     "integration_benchmark",
