@@ -129,17 +129,25 @@ class RowReader:
         index = np.asarray(index, dtype=np.int64)
         if not self.on_disk:
             return self.X[index]
-        order = np.argsort(index, kind="stable")
-        rows = index[order]
+        ordered = bool(np.all(np.diff(index) > 0))
+        order = np.arange(len(index)) if ordered else np.argsort(index, kind="stable")
+        rows = index if ordered else index[order]
         cut = np.flatnonzero(np.diff(rows) > self.max_gap) + 1
         parts = []
         for run in np.split(rows, cut):
-            if len(run) == 0:
-                continue
-            lo = int(run[0])
-            block = self.span(lo, int(run[-1]) + 1)
-            parts.append(block[run - lo])
-        stacked = sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.vstack(parts)
+            lo, hi = int(run[0]), int(run[-1]) + 1
+            block = self.span(lo, hi)
+            # Skip the copy of a fancy index when the run is the whole span.
+            parts.append(block if hi - lo == len(run) else block[run - lo])
+        if len(parts) == 1:
+            stacked = parts[0]
+        elif sp.issparse(parts[0]):
+            stacked = sp.vstack(parts, format="csr")
+        else:
+            stacked = np.vstack(parts)
+        del parts
+        if ordered:
+            return stacked
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         return stacked[inverse]
@@ -190,7 +198,7 @@ def scan_counts(
     reader: RowReader,
     check: Any = None,
     lgamma: bool = False,
-    chunk: int = 8192,
+    chunk: int = 2048,
 ) -> CountScan:
     """One pass over all rows: library sizes, the count constant, and a value check per block.
 
@@ -375,7 +383,7 @@ class CellLoader:
         See :class:`BlockSampler`.
     block_size, blocks_per_buffer
         See :class:`BlockSampler`. ``block_size=None`` chooses 1 (a full shuffle) in memory and
-        1024 cells on disk.
+        512 cells on disk.
     device
         Where the tensors go; from the CPU to CUDA through pinned memory.
     prefetch
@@ -410,7 +418,7 @@ class CellLoader:
         self.batch_codes = batch_codes
         self.n_batch = int(n_batch)
         if block_size is None:
-            block_size = 1024 if reader.on_disk else 1
+            block_size = 512 if reader.on_disk else 1
         self.sampler = BlockSampler(
             len(self.indices),
             batch_size,

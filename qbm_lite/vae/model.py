@@ -492,7 +492,7 @@ class QBMVAE:
             Settings of :func:`qbm_lite.ais.ais_ising` (default 200 chains, 1,000 temperatures).
         block_size
             Cells per contiguous block of the block-shuffled sampler (None: 1 in memory, a full
-            shuffle; 1,024 on disk).
+            shuffle; 512 on disk).
         **kwargs
             scvi-tools' names: ``early_stopping_patience``, ``enable_progress_bar``,
             ``validation_size``, ``n_epochs_kl_warmup``, ``plan_kwargs`` (``lr``,
