@@ -242,11 +242,11 @@ _MEMORY_SCRIPT = textwrap.dedent(
 
 
 def test_an_epoch_from_disk_stays_under_a_memory_bound(tmp_path):
-    n_cells, n_genes, bound_mb = 200_000, 500, 100
+    n_cells, n_genes, bound_mb = 100_000, 1000, 100
     dense_mb = n_cells * n_genes * 4 / 2**20  # 381 MB as a dense float32 matrix
     assert dense_mb > 3 * bound_mb
     rng = np.random.default_rng(0)
-    X = sp.random(n_cells, n_genes, density=0.04, format="csr", dtype=np.float32, rng=rng)
+    X = sp.random(n_cells, n_genes, density=0.03, format="csr", dtype=np.float32, rng=rng)
     X.data = np.ceil(X.data * 5)  # counts 1..5
     a = _adata(X, tmp_path)
     a.write_h5ad(tmp_path / "big.h5ad")

@@ -600,13 +600,13 @@ class QBMVAE:
         self._optimizer = None  # Adam's state lives on the old device
 
     # --- outputs -----------------------------------------------------------------------------
-    def _warn_untrained(self, what: str) -> None:
+    def _warn_untrained(self, what: str, stacklevel: int = 4) -> None:
         if not self.is_trained:
             warnings.warn(
                 f"{what} of a model that has not been trained: the weights are random. Call "
                 "model.train() first (or QBMVAE.load a trained model).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,  # the caller of the (no_grad-decorated) method
             )
 
     @torch.no_grad()
