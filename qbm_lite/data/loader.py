@@ -12,7 +12,8 @@ interface (:class:`RowReader`):
 
 :class:`BlockSampler` decides the order: it shuffles *blocks* of consecutive cells, reads several
 blocks at once (a buffer) and shuffles the cells within the buffer, the scheme of scverse's
-``annbatch`` and of ``scDataset`` (Gao et al. 2025). With ``block_size=1`` it is a plain full
+``annbatch`` and of ``scDataset`` (D'Ascenzo & Cultrera di Montesano 2025,
+arXiv:2506.01883). With ``block_size=1`` it is a plain full
 shuffle. Under data-parallel training each rank takes a disjoint, equally long share of the
 epoch's order, so every rank runs the same number of minibatches (an all-reduce would otherwise
 wait forever for the rank with fewer).
