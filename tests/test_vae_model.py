@@ -204,8 +204,12 @@ def test_log_z_by_ais_and_large_priors(adata):
     with pytest.raises(ValueError, match="'ais'"):
         m.get_elbo(log_z="aiss")
     big = QBMVAE(adata, layer="counts", n_hidden=16, n_latent=21)
-    big.train(max_epochs=1, batch_size=64, progress=False)  # no log Z needed to train
-    assert "log_z" not in big.history
+    big.train(max_epochs=2, batch_size=64, progress=False)  # no log Z needed to train
+    # Above 20 units the history's log Z is an AIS estimate at the call's last epoch only.
+    assert big.history["log_z_method"] == ["none", "ais"]
+    assert np.isnan(big.history["log_z"][0]) and big.history["log_z_std_err"][1] > 0
+    big.train(max_epochs=1, batch_size=64, progress=False, log_z="none")
+    assert big.history["log_z_method"][-1] == "none"
     with pytest.raises(ValueError, match="n_latent <= 20"):
         big.get_elbo()
 

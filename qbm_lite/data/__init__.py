@@ -1,6 +1,7 @@
 """Data: bundled images, single-cell data (bundled, simulated, online registry)."""
 
 from qbm_lite.data.images import load_digits_binary
+from qbm_lite.data.loader import BlockSampler, CellLoader, RowReader
 from qbm_lite.data.prepare import prepare
 from qbm_lite.data.registry import (
     OFFLINE_DATASETS,
@@ -17,8 +18,12 @@ from qbm_lite.data.singlecell import (
     load_krumsiek11,
     load_pbmc68k_reduced,
 )
+from qbm_lite.data.write import read_backed, write_simulated
 
 __all__ = [
+    "BlockSampler",
+    "CellLoader",
+    "RowReader",
     "OFFLINE_DATASETS",
     "REGISTRY",
     "DatasetOfflineError",
@@ -32,5 +37,7 @@ __all__ = [
     "load_krumsiek11",
     "load_pbmc68k_reduced",
     "prepare",
+    "read_backed",
     "simulate",
+    "write_simulated",
 ]

@@ -5,6 +5,7 @@ from qbm_lite.vae.model import QBMVAE, default_sampler, make_sampler
 from qbm_lite.vae.module import LossOutput, VAEModule
 from qbm_lite.vae.priors import BoltzmannPrior, GaussianPrior
 from qbm_lite.vae.relaxations import Relaxation
+from qbm_lite.vae.training import Trainer, TrainingDivergedError
 
 __all__ = [
     "QBMVAE",
@@ -12,6 +13,8 @@ __all__ = [
     "GaussianPrior",
     "LossOutput",
     "Relaxation",
+    "Trainer",
+    "TrainingDivergedError",
     "VAEModule",
     "default_sampler",
     "make_sampler",

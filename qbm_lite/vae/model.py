@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
-import copy
-import math
+import inspect
 import os
-import time
+import warnings
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
-from qbm_lite.config import get_device, seed_everything, torch_generator
+from qbm_lite.config import get_device, seed_everything
+from qbm_lite.data.loader import CellLoader, RowReader, cell_matrix, scan_counts
 from qbm_lite.samplers.base import SpinSampler
 from qbm_lite.samplers.exact import ExactSampler
 from qbm_lite.samplers.gibbs import GibbsSampler
 from qbm_lite.vae.likelihoods import LikelihoodName
 from qbm_lite.vae.module import COUNT_LIKELIHOODS, PriorName, VAEModule
+from qbm_lite.vae.persistence import model_file_for_load, model_file_for_save, plain
 from qbm_lite.vae.query import ArchesMixin
 from qbm_lite.vae.relaxations import RelaxationName
 from qbm_lite.vae.rnaseq import RNASeqMixin
+from qbm_lite.vae.scvi_compat import resolve_accelerator, translate_train_kwargs
+from qbm_lite.vae.training import (
+    LogZMethod,
+    Trainer,
+    TrainingDivergedError,
+    default_max_epochs,
+    distributed_context,
+)
 
 __all__ = ["QBMVAE", "default_sampler", "make_sampler"]
 
 SamplerName = Literal["gibbs", "exact", "annealing", "cim"]
 _LIKELIHOODS = ("nb", "zinb", "gaussian", "bernoulli")
 _PRIORS = ("boltzmann", "gaussian")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 def default_sampler(seed: int | None = 0) -> GibbsSampler:
@@ -73,21 +83,28 @@ def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {options}; got {value!r}.")
 
 
-def _matrix(adata, layer: str | None):
-    if layer is None:
-        return adata.X
-    if layer not in adata.layers:
-        raise ValueError(
-            f"layer {layer!r} is not in adata.layers (available: {list(adata.layers.keys())}); "
-            "pass one of those, or layer=None to use adata.X."
+def check_values(vals: np.ndarray, likelihood: str, where: str) -> None:
+    """Check stored values (a dense block, or a sparse block's non-zeros) for ``likelihood``:
+    finite always; non-negative integers for counts; {0, 1} for Bernoulli.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric storage (e.g. strings or objects).
+    ValueError
+        Naming the problem and the fix.
+    """
+    vals = np.asarray(vals)
+    if vals.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where} has dtype {vals.dtype}, not numbers; convert it, e.g. "
+            "adata.X = adata.X.astype(np.float32)."
         )
-    return adata.layers[layer]
-
-
-def _check_values(X, likelihood: str, where: str) -> None:
-    """Finite values always; non-negative integers for counts; {0, 1} for Bernoulli."""
-    vals = X.data if sp.issparse(X) else np.asarray(X)
-    if not np.isfinite(vals).all():
+    if vals.dtype.kind in "biu":
+        finite = True
+    else:
+        finite = bool(np.isfinite(vals).all())
+    if not finite:
         raise ValueError(
             f"{where} contains NaN or infinite values; remove or impute them before training."
         )
@@ -97,7 +114,7 @@ def _check_values(X, likelihood: str, where: str) -> None:
                 f"{where} has negative values, but likelihood={likelihood!r} models counts; "
                 "pass raw counts (e.g. layer='counts') or use likelihood='gaussian'."
             )
-        if (vals != np.round(vals)).any():
+        if vals.dtype.kind == "f" and (vals != np.round(vals)).any():
             raise ValueError(
                 f"{where} has non-integer values, but likelihood={likelihood!r} models counts; "
                 "pass raw counts (e.g. layer='counts') or use likelihood='gaussian' for "
@@ -110,13 +127,25 @@ def _check_values(X, likelihood: str, where: str) -> None:
         )
 
 
+def _as_name(name: str, value: Any) -> str | None:
+    """A str option given possibly as ``np.str_``; None stays None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string or None; got {type(value).__name__}.")
+    return str(value)
+
+
 class QBMVAE(RNASeqMixin, ArchesMixin):
     """A VAE with a Boltzmann-machine prior over binary latents (or a Gaussian prior).
 
     Parameters
     ----------
     adata
-        AnnData with cells in rows.
+        AnnData with cells in rows: in memory (dense or sparse, any numeric dtype, views
+        included), backed (``anndata.read_h5ad(path, backed="r")``) or with a zarr / dask
+        matrix. Rows are read per minibatch (:mod:`qbm_lite.data.loader`); the whole matrix is
+        never densified.
     layer
         Layer holding the data (``None`` for ``adata.X``). Counts for ``"nb"``/``"zinb"``.
     batch_key
@@ -143,7 +172,7 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
     dropout
         Dropout rate in the encoder.
     num_negative
-        Negative-phase samples per training step.
+        Negative-phase samples per training step (per process under DDP).
     device
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
 
@@ -152,10 +181,12 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
     history
         Per-epoch lists: ``train_loss``, ``train_reconstruction``, ``train_kl`` (means over cells),
         the same with ``validation_`` when there is a validation split, ``time_sampler``,
-        ``time_networks`` and ``time_epoch`` (seconds), ``log_z`` (exact, Boltzmann prior with
-        ``n_latent <= 20``) and ``epoch``. For the Boltzmann prior the KL's value includes the
-        exact ``log Z`` when ``n_latent <= 20`` (training: ``log Z`` at the start of the epoch;
-        validation: the current one) and omits it for larger priors.
+        ``time_networks`` and ``time_epoch`` (seconds) and ``epoch``. For the Boltzmann prior
+        also ``log_z``, ``log_z_std_err`` and ``log_z_method``: ``"exact"`` (enumeration,
+        ``n_latent <= 20``; standard error 0), ``"ais"`` (an annealed-importance-sampling
+        estimate with its standard error, which is then the standard error of that epoch's KL
+        and loss values) or ``"none"`` (``log_z`` is NaN and that epoch's KL and loss values
+        omit ``log Z``). See ``train``'s ``log_z``.
     module
         The torch module (:class:`~qbm_lite.vae.module.VAEModule`).
 
@@ -184,7 +215,14 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         dropout: float = 0.1,
         num_negative: int = 128,
         device: str = "auto",
+        *,
+        _batch_categories: list[str] | None = None,
     ) -> None:
+        layer, batch_key = _as_name("layer", layer), _as_name("batch_key", batch_key)
+        likelihood, prior = _as_name("likelihood", likelihood), _as_name("prior", prior)
+        relaxation = _as_name("relaxation", relaxation)
+        if isinstance(sampler, str):
+            sampler = str(sampler)
         _check_choice("likelihood", likelihood, _LIKELIHOODS)
         _check_choice("prior", prior, _PRIORS)
         for name, value in (("n_latent", n_latent), ("n_hidden", n_hidden)):
@@ -208,15 +246,29 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             "dropout": float(dropout),
             "num_negative": int(num_negative),
         }
-        self.device = get_device(device)
+        self.device = get_device(str(device))
         self.seed = int(seed)
         self._check_adata(adata)
         self.var_names = [str(v) for v in adata.var_names]
-        self.batch_categories = self._batch_categories(adata)
+        self.batch_categories = (
+            [str(c) for c in _batch_categories]
+            if _batch_categories is not None
+            else self._batch_categories(adata)
+        )
         self.adata = adata
-        self.X, self.B = self._tensors(adata)
-        self.x_lgamma = self._lgamma_const(self.X)
-        self.library_median = float(self.X.sum(1).median()) if self.X.shape[0] else 1.0
+        self._reader = RowReader(cell_matrix(adata, layer))
+        self._batch_codes = self._codes(adata)
+        scan = scan_counts(
+            self._reader,
+            check=partial(check_values, likelihood=likelihood, where=self._where()),
+            lgamma=likelihood in COUNT_LIKELIHOODS,
+        )
+        self.library_median = float(np.median(scan.library))
+        self.x_lgamma = (
+            None
+            if scan.lgamma_sum is None
+            else torch.as_tensor(scan.lgamma_sum, dtype=torch.float32, device=self.device)
+        )
         seed_everything(self.seed)
         self.sampler = make_sampler(sampler, self.seed) if prior == "boltzmann" else None
         self.module = VAEModule(
@@ -234,12 +286,17 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             encode_covariates=bool(encode_covariates),
             num_negative=int(num_negative),
         ).to(self.device)
-        self.history: dict[str, list[float]] = {}
+        self.history: dict[str, list] = {}
         self.epochs_trained = 0
         self.is_trained = False
-        self._last_negative: torch.Tensor | None = None
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._prior_warmup_epochs: int | None = None
 
     # --- data --------------------------------------------------------------------------------
+    def _where(self) -> str:
+        layer = self.config["layer"]
+        return "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+
     def _check_adata(self, adata) -> None:
         try:
             import anndata
@@ -258,10 +315,7 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
                 f"batch_key {key!r} is not a column of adata.obs (columns: "
                 f"{list(adata.obs.columns)}); pass an existing column or batch_key=None."
             )
-        where = (
-            "adata.X" if self.config["layer"] is None else f"adata.layers[{self.config['layer']!r}]"
-        )
-        _check_values(_matrix(adata, self.config["layer"]), self.config["likelihood"], where)
+        cell_matrix(adata, self.config["layer"])  # the layer exists
 
     def _batch_categories(self, adata) -> list[str]:
         key = self.config["batch_key"]
@@ -269,18 +323,25 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             return []
         col = adata.obs[key]
         if col.isna().any():
-            raise ValueError(f"adata.obs[{key!r}] has missing values; fill them before training.")
+            raise ValueError(
+                f"adata.obs[{key!r}] has {int(col.isna().sum())} missing values; fill them "
+                "(e.g. with 'unknown') or drop those cells before training."
+            )
         if isinstance(col.dtype, pd.CategoricalDtype):
             return [str(c) for c in col.cat.categories]
         return sorted({str(c) for c in col.unique()})
 
-    def _tensors(self, adata) -> tuple[torch.Tensor, torch.Tensor | None]:
-        X = _matrix(adata, self.config["layer"])
-        X = X.toarray() if sp.issparse(X) else np.asarray(X)
-        Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=self.device)
+    def _codes(self, adata) -> np.ndarray | None:
+        """Integer batch code per cell (None without batches)."""
         if len(self.batch_categories) < 2:
-            return Xt, None
-        labels = adata.obs[self.config["batch_key"]].astype(str).to_numpy()
+            return None
+        col = adata.obs[self.config["batch_key"]]
+        if col.isna().any():
+            raise ValueError(
+                f"adata.obs[{self.config['batch_key']!r}] has {int(col.isna().sum())} missing "
+                "values; fill them or drop those cells."
+            )
+        labels = col.astype(str).to_numpy()
         lookup = {c: i for i, c in enumerate(self.batch_categories)}
         unknown = sorted(set(labels) - set(lookup))
         if unknown:
@@ -288,22 +349,69 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
                 f"batches {unknown[:5]} were not seen when the model was set up "
                 f"(known: {self.batch_categories[:10]}); use the same batch labels."
             )
-        codes = torch.as_tensor([lookup[v] for v in labels], device=self.device)
-        B = torch.nn.functional.one_hot(codes, len(self.batch_categories)).float()
-        return Xt, B
+        return np.fromiter((lookup[v] for v in labels), dtype=np.int64, count=len(labels))
 
-    def _lgamma_const(self, X: torch.Tensor) -> torch.Tensor | None:
-        """Per-cell ``Σ_g lgamma(x_g + 1)`` for count likelihoods (a data constant)."""
-        if self.config["likelihood"] not in COUNT_LIKELIHOODS:
-            return None
-        return torch.cat([torch.lgamma(c + 1).sum(-1) for c in X.split(4096)])
-
-    def _data(self, adata=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _source(self, adata=None) -> tuple[RowReader, np.ndarray | None]:
+        """Reader and batch codes of ``adata`` (checked against the model) or of the training
+        data."""
         if adata is None or adata is self.adata:
-            return self.X, self.B
+            return self._reader, self._batch_codes
         self._check_adata(adata)
         self._check_genes(adata)
-        return self._tensors(adata)
+        reader = RowReader(cell_matrix(adata, self.config["layer"]))
+        check = partial(check_values, likelihood=self.config["likelihood"], where=self._where())
+        scan_counts(reader, check=check)  # one streaming pass: clear errors for bad values
+        return reader, self._codes(adata)
+
+    def _loader(
+        self,
+        adata=None,
+        indices: np.ndarray | None = None,
+        batch_size: int = 1024,
+        shuffle: bool = False,
+        **kwargs: Any,
+    ) -> CellLoader:
+        """A :class:`~qbm_lite.data.loader.CellLoader` over ``adata`` (default: the training
+        data) yielding :class:`~qbm_lite.data.loader.Minibatch` es on the model's device."""
+        reader, codes = self._source(adata)
+        return CellLoader(
+            reader,
+            indices=indices,
+            batch_codes=codes,
+            n_batch=self.module.n_batch,
+            batch_size=int(batch_size),
+            shuffle=shuffle,
+            seed=self.seed,
+            device=self.device,
+            **kwargs,
+        )
+
+    def _minibatches(
+        self,
+        adata=None,
+        indices: np.ndarray | None = None,
+        batch_size: int = 1024,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Cells of ``adata`` in order, as ``(x, batch_onehot)`` tensors on the model's device.
+
+        The internal iterator every output method uses, so nothing densifies a whole matrix.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's genes (checked); None for the training data.
+        indices
+            Rows to visit, in this order (default all).
+        batch_size
+            Cells per minibatch.
+
+        Yields
+        ------
+        tuple of torch.Tensor
+            ``x`` ``(b, n_vars)`` float32 and the one-hot batch ``(b, n_batch)`` or None.
+        """
+        for mb in self._loader(adata, indices, batch_size):
+            yield mb.x, mb.batch
 
     def _check_genes(self, adata) -> None:
         names = [str(v) for v in adata.var_names]
@@ -318,7 +426,7 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
     # --- training ----------------------------------------------------------------------------
     def train(
         self,
-        max_epochs: int = 100,
+        max_epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -328,215 +436,211 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         kl_warmup_epochs: int = 0,
         progress: bool = True,
         prior_warmup_epochs: int | None = None,
+        accelerator: str | None = None,
+        log_z: LogZMethod = "auto",
+        log_z_every: int | None = None,
+        ais_kwargs: dict[str, Any] | None = None,
+        block_size: int | None = None,
+        **kwargs: Any,
     ) -> QBMVAE:
-        """Train with Adam on random minibatches of tensors kept on the device.
+        """Train with Adam on minibatches read by :mod:`qbm_lite.data.loader`
+        (:class:`~qbm_lite.vae.training.Trainer` runs the loop).
+
+        Under ``torchrun`` (an initialized ``torch.distributed`` group) the same call trains
+        data-parallel with PyTorch DDP: see :mod:`qbm_lite.vae.training`.
 
         Parameters
         ----------
         max_epochs
-            Passes over the training cells.
+            Passes over the training cells; None chooses ``min(round(20,000 / n_cells × 400),
+            400)`` as scvi-tools does.
         batch_size
-            Cells per minibatch.
+            Cells per minibatch (per process under DDP).
         lr, weight_decay
-            Adam's settings.
+            Adam's settings. The optimizer's state carries over between ``train`` calls on the
+            same device, so ``train(4)`` twice equals ``train(8)``.
         train_size
             Fraction of cells used for training; the rest is the validation split (1.0 for none).
         early_stopping
             Stop when the validation loss has not improved for ``patience`` epochs and restore
-            the best weights.
+            the best weights. For priors above 20 units the monitored loss omits ``log Z``
+            (a constant per epoch would otherwise change the comparison).
         kl_warmup_epochs
-            Linearly increase the KL weight from 0 to 1 over this many epochs. The Boltzmann
-            prior's only loss is the KL and Adam's steps do not depend on the gradient's scale,
-            so this does not slow the prior's learning; see ``prior_warmup_epochs``.
+            Linearly increase the KL weight from 0 to 1 over this many epochs (counted over all
+            calls). The Boltzmann prior's only loss is the KL and Adam's steps do not depend on
+            the gradient's scale, so this does not slow the prior's learning; see
+            ``prior_warmup_epochs``.
         progress
             Show a progress bar.
         prior_warmup_epochs
             Boltzmann prior only: hold the prior's ``h`` and ``J`` fixed during the model's first
-            this many epochs (counted over all calls, like the KL warm-up) and learn them jointly
-            afterwards. A fresh prior has ``h = J = 0``, the uniform distribution over the
-            ``2**n_latent`` codes, so the warm-up optimizes the ELBO of a VAE with a fixed
-            uniform binary prior. Without it the encoder and a prior learned from the first step
-            can fall into posterior collapse: the prior follows the aggregate posterior, the
-            KL pulls every cell to the prior's modes, and all cells end on one code. ``None``
-            (default) uses a quarter of ``max_epochs``; ``0`` learns the prior from the start
-            (the behaviour before this option existed). Ignored for the Gaussian prior.
+            this many epochs (counted over all calls) and learn them jointly afterwards. A fresh
+            prior has ``h = J = 0``, the uniform distribution over the ``2**n_latent`` codes, so
+            the warm-up optimizes the ELBO of a VAE with a fixed uniform binary prior. Without
+            it the encoder and a prior learned from the first step can fall into posterior
+            collapse: the prior follows the aggregate posterior, the KL pulls every cell to the
+            prior's modes, and all cells end on one code. ``None`` keeps the value in force
+            (the first call's default is a quarter of its ``max_epochs``); ``0`` learns the
+            prior from the start.
+        accelerator
+            Lightning's names: ``"gpu"``/``"cuda"``, ``"cpu"``, ``"auto"``; None keeps the
+            model's device.
+        log_z
+            How the Boltzmann prior's ``log Z`` enters the KL and loss values in
+            :attr:`history`: ``"exact"`` (enumeration every epoch, ``n_latent <= 20``),
+            ``"ais"`` (AIS every ``log_z_every`` epochs and at the call's last epoch),
+            ``"none"``, or ``"auto"``: exact up to 20 units, AIS above. Training itself never
+            needs ``log Z`` (its gradient comes from the negative phase).
+        log_z_every
+            AIS every this many epochs (None: only at the last epoch of the call).
+        ais_kwargs
+            Settings of :func:`qbm_lite.ais.ais_ising` (default 200 chains, 1,000 temperatures).
+        block_size
+            Cells per contiguous block of the block-shuffled sampler (None: 1 in memory, a full
+            shuffle; 512 on disk).
+        **kwargs
+            scvi-tools' names: ``early_stopping_patience``, ``enable_progress_bar``,
+            ``validation_size``, ``n_epochs_kl_warmup``, ``plan_kwargs`` (``lr``,
+            ``weight_decay``, ``n_epochs_kl_warmup``), ``early_stopping_monitor``
+            (``"elbo_validation"``). Others raise a ``TypeError`` naming the equivalent.
 
         Returns
         -------
         QBMVAE
             ``self``; per-epoch loss terms and timings are appended to :attr:`history`.
+
+        Raises
+        ------
+        TrainingDivergedError
+            At the first NaN or infinite loss or gradient (the weights stay those of the last
+            finite step; finished epochs stay in :attr:`history`).
         """
+        explicit = dict(locals())
+        explicit.pop("self"), explicit.pop("kwargs")
+        opts = translate_train_kwargs(kwargs, explicit)
+        patience = opts.get("patience", patience)
+        progress = opts.get("progress", progress)
+        train_size = opts.get("train_size", train_size)
+        kl_warmup_epochs = opts.get("kl_warmup_epochs", kl_warmup_epochs)
+        lr = float(opts.get("lr", lr))
+        weight_decay = float(opts.get("weight_decay", weight_decay))
+        n = self.adata.n_obs
+        if max_epochs is None:
+            max_epochs = default_max_epochs(n)
         if int(max_epochs) < 1 or int(batch_size) < 1:
             raise ValueError("max_epochs and batch_size must be positive integers.")
         if not 0 < train_size <= 1:
             raise ValueError(f"train_size must be in (0, 1]; got {train_size}.")
         if prior_warmup_epochs is None:
-            prior_warmup_epochs = int(max_epochs) // 4
-        if int(prior_warmup_epochs) < 0:
+            if self._prior_warmup_epochs is None:
+                self._prior_warmup_epochs = int(max_epochs) // 4
+        elif int(prior_warmup_epochs) < 0:
             raise ValueError(
                 f"prior_warmup_epochs must be a non-negative integer or None; got "
                 f"{prior_warmup_epochs}."
             )
-        n = self.X.shape[0]
-        gen = np.random.default_rng(self.seed)
-        order = gen.permutation(n)
+        else:
+            self._prior_warmup_epochs = int(prior_warmup_epochs)
+        self._to_device(resolve_accelerator(accelerator, self.device))
+        train_idx, val_idx = self._split(train_size)
+        if early_stopping and len(val_idx) == 0:
+            raise ValueError("early_stopping needs a validation split: use train_size < 1.")
+        rank, world = distributed_context()
+        train_loader = self._loader(
+            None,
+            train_idx,
+            batch_size,
+            shuffle=True,
+            block_size=block_size,
+            rank=rank,
+            world_size=world,
+        )
+        val_loader = self._loader(None, val_idx, 2048) if len(val_idx) else None
+        trainer = Trainer(
+            self.module,
+            self.history,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer=self._optimizer,
+            kl_warmup_epochs=kl_warmup_epochs,
+            prior_warmup_epochs=self._prior_warmup_epochs,
+            early_stopping=early_stopping,
+            patience=patience,
+            log_z=log_z,
+            log_z_every=log_z_every,
+            ais_kwargs=ais_kwargs,
+            x_lgamma=self.x_lgamma,
+            seed=self.seed,
+            progress=progress,
+        )
+        self._optimizer = trainer.optimizer
+
+        def count_epoch(_: int) -> None:
+            self.epochs_trained += 1
+            self.is_trained = True
+
+        try:
+            trainer.fit(train_loader, val_loader, int(max_epochs), self.epochs_trained, count_epoch)
+        except TrainingDivergedError:
+            self.module.eval()
+            raise
+        self.is_trained = True
+        return self
+
+    def _split(self, train_size: float) -> tuple[np.ndarray, np.ndarray]:
+        n = self.adata.n_obs
+        order = np.random.default_rng(self.seed).permutation(n)
         n_train = max(1, int(round(train_size * n)))
         if n - n_train < 1:
             n_train = n
-        train_idx = torch.as_tensor(order[:n_train], device=self.device)
-        val_idx = torch.as_tensor(order[n_train:], device=self.device)
-        if early_stopping and len(val_idx) == 0:
-            raise ValueError("early_stopping needs a validation split: use train_size < 1.")
-        seed_everything(self.seed + self.epochs_trained)
-        tgen = torch_generator(self.seed + self.epochs_trained, self.device)
-        opt = torch.optim.Adam(self.module.parameters(), lr=lr, weight_decay=weight_decay)
-        best, best_state, bad_epochs = math.inf, None, 0
-        log_z: float | None = None
-        bar = tqdm(range(int(max_epochs)), disable=not progress, desc="training")
-        for _ in bar:
-            epoch = self.epochs_trained
-            kl_weight = min(1.0, (epoch + 1) / kl_warmup_epochs) if kl_warmup_epochs else 1.0
-            exact = self.module.prior_name == "boltzmann" and self.config["n_latent"] <= 20
-            if exact:  # the KL's value uses log Z from the start of the epoch
-                if log_z is None:
-                    log_z = self._exact_log_z()
-                self.module.prior.log_z_cache = log_z
-            learn_prior = epoch >= int(prior_warmup_epochs)
-            row = self._train_epoch(train_idx, int(batch_size), opt, tgen, kl_weight, learn_prior)
-            if exact:
-                log_z = self._exact_log_z()
-                self.module.prior.log_z_cache = None
-                row["log_z"] = log_z
-            if len(val_idx):
-                row.update(
-                    {
-                        f"validation_{k}": v
-                        for k, v in self._evaluate(val_idx, kl_weight, log_z).items()
-                    }
-                )
-            row["epoch"] = float(epoch)
-            for k, v in row.items():
-                self.history.setdefault(k, []).append(v)
-            self.epochs_trained += 1
-            bar.set_postfix(loss=f"{row['train_loss']:.2f}")
-            if early_stopping:
-                if row["validation_loss"] < best - 1e-6:
-                    best, bad_epochs = row["validation_loss"], 0
-                    best_state = copy.deepcopy(self.module.state_dict())
-                else:
-                    bad_epochs += 1
-                    if bad_epochs >= patience:
-                        break
-        if early_stopping and best_state is not None:
-            self.module.load_state_dict(best_state)
-        self.is_trained = True
-        self.module.eval()
-        return self
+        return np.sort(order[:n_train]), np.sort(order[n_train:])
 
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-
-    def _train_epoch(
-        self, idx, batch_size, opt, tgen, kl_weight, learn_prior: bool = True
-    ) -> dict[str, float]:
-        module = self.module
-        module.train()
-        boltzmann = module.prior_name == "boltzmann"
-        perm = idx[torch.randperm(len(idx), generator=tgen, device=self.device)]
-        totals = torch.zeros(3, device=self.device)
-        t_sampler = t_net = 0.0
-        t_start = time.perf_counter()
-        for start in range(0, len(perm), batch_size):
-            b_idx = perm[start : start + batch_size]
-            xb = self.X[b_idx]
-            bb = None if self.B is None else self.B[b_idx]
-            negative = None
-            t1 = time.perf_counter()
-            if boltzmann:
-                negative = module.prior.negative_phase()
-                self._sync()
-                t0, t1 = t1, time.perf_counter()
-                t_sampler += t1 - t0
-            xl = None if self.x_lgamma is None else self.x_lgamma[b_idx]
-            out = module.loss(xb, bb, negative, kl_weight, xl)
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            if not learn_prior:
-                # Prior warm-up: Adam skips parameters without a gradient (no state, no decay).
-                for p in module.prior.parameters():
-                    p.grad = None
-            opt.step()
-            self._sync()
-            t_net += time.perf_counter() - t1
-            terms = torch.stack([out.loss, out.reconstruction, out.kl]).detach()
-            totals += terms * len(b_idx)
-        self._last_negative = negative
-        loss, recon, kl = (totals / len(perm)).tolist()
-        return {
-            "train_loss": loss,
-            "train_reconstruction": recon,
-            "train_kl": kl,
-            "time_sampler": t_sampler,
-            "time_networks": t_net,
-            "time_epoch": time.perf_counter() - t_start,
-        }
-
-    @torch.no_grad()
-    def _exact_log_z(self) -> float:
-        return float(self.module.prior.log_partition())
-
-    @torch.no_grad()
-    def _evaluate(
-        self, idx, kl_weight: float = 1.0, log_z: float | None = None, chunk: int = 2048
-    ) -> dict[str, float]:
-        self.module.eval()
-        exact = self.module.prior_name != "boltzmann" or self.config["n_latent"] <= 20
-        if exact and self.module.prior_name == "boltzmann":
-            self.module.prior.log_z_cache = self._exact_log_z() if log_z is None else log_z
-        totals = torch.zeros(3, device=self.device)
-        for start in range(0, len(idx), chunk):
-            b_idx = idx[start : start + chunk]
-            bb = None if self.B is None else self.B[b_idx]
-            xl = None if self.x_lgamma is None else self.x_lgamma[b_idx]
-            # The KL's value uses log_z_cache (exact log Z) when enumerable; the negative samples
-            # only shape the gradient, which is not needed here.
-            neg = self._last_negative
-            if neg is None and self.module.prior_name == "boltzmann":
-                neg = self.module.prior.negative_phase()
-            out = self.module.loss(self.X[b_idx], bb, neg, kl_weight, xl)
-            totals += torch.stack([out.loss, out.reconstruction, out.kl]) * len(b_idx)
-        if self.module.prior_name == "boltzmann":
-            self.module.prior.log_z_cache = None
-        loss, recon, kl = (totals / len(idx)).tolist()
-        return {"loss": loss, "reconstruction": recon, "kl": kl}
+    def _to_device(self, device: torch.device) -> None:
+        if device == self.device:
+            return
+        self.module.to(device)
+        if self.x_lgamma is not None:
+            self.x_lgamma = self.x_lgamma.to(device)
+        self.device = device
+        self._optimizer = None  # Adam's state lives on the old device
 
     # --- outputs -----------------------------------------------------------------------------
+    def _warn_untrained(self, what: str, stacklevel: int = 4) -> None:
+        if not self.is_trained:
+            warnings.warn(
+                f"{what} of a model that has not been trained: the weights are random. Call "
+                "model.train() first (or QBMVAE.load a trained model).",
+                UserWarning,
+                stacklevel=stacklevel,  # the caller of the (no_grad-decorated) method
+            )
+
     @torch.no_grad()
-    def get_latent_representation(self, adata=None, batch_size: int = 4096) -> np.ndarray:
-        """Deterministic latent coordinates of each cell, ``(n_cells, n_latent)``.
+    def get_latent_representation(
+        self,
+        adata=None,
+        indices: np.ndarray | None = None,
+        give_mean: bool = True,
+        batch_size: int = 4096,
+    ) -> np.ndarray:
+        """Latent coordinates of each cell, ``(n_cells, n_latent)``, streamed in minibatches.
 
         For the Boltzmann prior this is the posterior probability ``q(z_i = 1 | x)`` of each bit
         (the mean of the discrete latent the prior is defined on; continuous, so neighbourhood
         graphs and UMAP work on it). For the Gaussian prior it is the posterior mean.
+        ``give_mean=False`` returns one draw instead (relaxed ``ζ``, or a Gaussian sample).
+        ``indices`` selects cells (scvi-tools' argument). Warns for an untrained model.
         """
-        X, B = self._data(adata)
+        self._warn_untrained("get_latent_representation")
         self.module.eval()
         out = []
-        for start in range(0, X.shape[0], batch_size):
-            bb = None if B is None else B[start : start + batch_size]
-            inf = self.module.inference(X[start : start + batch_size], bb, sample=False)
-            out.append(inf["z"].cpu())
+        for x, b in self._minibatches(adata, indices, batch_size):
+            out.append(self.module.inference(x, b, sample=not give_mean)["z"].cpu())
         return torch.cat(out).numpy()
 
     def _eval_batches(self, adata, fn, batch_size: int) -> np.ndarray:
-        X, B = self._data(adata)
         self.module.eval()
         torch.manual_seed(self.seed)
-        vals = []
-        for start in range(0, X.shape[0], batch_size):
-            bb = None if B is None else B[start : start + batch_size]
-            vals.append(fn(X[start : start + batch_size], bb).cpu())
+        vals = [fn(x, b).cpu() for x, b in self._minibatches(adata, None, batch_size)]
         return torch.cat(vals).numpy()
 
     def get_elbo(
@@ -659,49 +763,111 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         return mean.cpu().numpy()
 
     # --- persistence -------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, overwrite: bool = True) -> None:
+    def save(
+        self,
+        dir_path: str | os.PathLike,
+        overwrite: bool = False,
+        save_anndata: bool = False,
+    ) -> Path:
         """Save weights and plain-Python settings with ``torch.save`` (loadable with
-        ``weights_only=True``). The sampler object is not saved; pass it again to :meth:`load`."""
-        if os.path.exists(path) and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-        torch.save(
-            {
-                "format_version": _FORMAT_VERSION,
-                "config": dict(self.config),
-                "state_dict": {k: v.cpu() for k, v in self.module.state_dict().items()},
-                "var_names": list(self.var_names),
-                "batch_categories": list(self.batch_categories),
-                "history": {k: list(v) for k, v in self.history.items()},
-                "epochs_trained": self.epochs_trained,
-            },
-            path,
-        )
+        ``weights_only=True``), the scvi-tools way.
+
+        Parameters
+        ----------
+        dir_path
+            A directory (created with its parents if missing) that receives ``model.pt``; a
+            path ending in ``.pt`` or ``.pth`` is written as that file instead.
+        overwrite
+            Replace an existing model file (default False: raise ``FileExistsError``).
+        save_anndata
+            Also write the training AnnData as ``adata.h5ad`` next to ``model.pt`` (in-memory
+            AnnData and the directory form only).
+
+        Returns
+        -------
+        pathlib.Path
+            The model file written. Under DDP only rank 0 writes (other ranks return the path).
+
+        Notes
+        -----
+        The sampler object is not saved (only its name); pass a custom one again to
+        :meth:`load`. The optimizer's state is not saved either.
+        """
+        target = Path(dir_path).expanduser()
+        rank, _ = distributed_context()
+        if rank != 0:
+            return target
+        target = model_file_for_save(dir_path, overwrite)
+        state = {
+            "format_version": _FORMAT_VERSION,
+            "config": plain(dict(self.config), "config"),
+            "state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
+            "var_names": [str(v) for v in self.var_names],
+            "batch_categories": [str(c) for c in self.batch_categories],
+            "history": plain({k: list(v) for k, v in self.history.items()}, "history"),
+            "epochs_trained": int(self.epochs_trained),
+            "prior_warmup_epochs": self._prior_warmup_epochs,
+        }
+        torch.save(state, target)
+        if save_anndata:
+            if target.name != "model.pt" or self.adata.isbacked:
+                raise ValueError(
+                    "save_anndata=True needs a directory path and an in-memory AnnData; write "
+                    "a backed AnnData yourself (it is already on disk)."
+                )
+            self.adata.write_h5ad(target.parent / "adata.h5ad")
+        return target
 
     @classmethod
     def load(
         cls,
-        path: str | os.PathLike,
-        adata,
+        dir_path: str | os.PathLike,
+        adata=None,
         sampler: SpinSampler | SamplerName | None = None,
         device: str = "auto",
+        accelerator: str | None = None,
     ) -> QBMVAE:
         """Load a model saved with :meth:`save` onto ``adata`` (same genes, same order).
 
+        The model is built through the constructor with the saved settings, then the saved
+        weights, history and epoch count are restored.
+
         Parameters
         ----------
-        path
-            File written by :meth:`save`.
+        dir_path
+            The directory given to :meth:`save` (holding ``model.pt``) or the saved file.
         adata
             AnnData with the training genes in the training order (and the same layer and
-            batch column).
+            batch column). None reads ``adata.h5ad`` saved next to the model
+            (``save_anndata=True``).
         sampler
             Negative-phase sampler for further training. Default: the saved sampler name, or
             persistent Gibbs chains if a custom sampler object was used.
-        device
-            ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        device, accelerator
+            ``"auto"``, ``"cpu"`` or ``"cuda"`` (``accelerator``, scvi-tools' name, wins when
+            given; ``"gpu"`` means CUDA).
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no saved model at ``dir_path``.
+        ValueError
+            If ``adata``'s genes differ from the saved ones, or the file is of an unknown
+            format.
         """
+        path = model_file_for_load(dir_path)
         state = torch.load(path, map_location="cpu", weights_only=True)
-        config = dict(state["config"])
+        if not isinstance(state, dict) or "config" not in state or "state_dict" not in state:
+            raise ValueError(f"{path} was not written by QBMVAE.save.")
+        if adata is None:
+            h5ad = path.parent / "adata.h5ad"
+            if not h5ad.is_file():
+                raise ValueError(
+                    f"pass adata: no adata.h5ad was saved next to {path} (save_anndata=True)."
+                )
+            import anndata
+
+            adata = anndata.read_h5ad(h5ad)
         names = [str(v) for v in adata.var_names]
         if names != list(state["var_names"]):
             missing = [g for g in state["var_names"] if g not in set(names)][:5]
@@ -710,50 +876,34 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
                 f"{len(state['var_names'])} features; first missing: {missing}); subset and "
                 "order adata as in training, e.g. adata[:, saved_var_names]."
             )
-        saved_sampler = config.pop("sampler")
+        config = dict(state["config"])
+        saved_sampler = config.pop("sampler", None)
         if sampler is None and saved_sampler not in (None, "custom"):
             sampler = saved_sampler
-        model = cls.__new__(cls)
-        model.config = {**config, "sampler": saved_sampler}
-        model.device = get_device(device)
-        model.seed = int(config["seed"])
-        model._check_adata(adata)
-        model.var_names = list(state["var_names"])
-        model.batch_categories = list(state["batch_categories"])
-        model.adata = adata
-        model.X, model.B = model._tensors(adata)
-        model.x_lgamma = model._lgamma_const(model.X)
-        model.library_median = float(model.X.sum(1).median())
-        model.sampler = (
-            make_sampler(sampler, model.seed) if config["prior"] == "boltzmann" else None
+        if accelerator is not None:
+            device = str(resolve_accelerator(accelerator, torch.device("cpu")))
+        accepted = set(inspect.signature(cls.__init__).parameters)
+        kwargs = {k: v for k, v in config.items() if k in accepted}
+        model = cls(
+            adata,
+            sampler=sampler,
+            device=device,
+            _batch_categories=list(state["batch_categories"]),
+            **kwargs,
         )
-        model.module = VAEModule(
-            n_input=adata.n_vars,
-            likelihood=config["likelihood"],
-            prior=config["prior"],
-            sampler=model.sampler,
-            n_batch=len(model.batch_categories),
-            n_latent=config["n_latent"],
-            n_hidden=config["n_hidden"],
-            n_layers=config["n_layers"],
-            dropout=config["dropout"],
-            relaxation=config["relaxation"],
-            relaxation_beta=config["relaxation_beta"],
-            encode_covariates=config["encode_covariates"],
-            num_negative=config["num_negative"],
-        )
+        model.config["sampler"] = saved_sampler
         model.module.load_state_dict(state["state_dict"])
-        model.module.to(model.device).eval()
+        model.module.eval()
         model.history = {k: list(v) for k, v in state["history"].items()}
         model.epochs_trained = int(state["epochs_trained"])
         model.is_trained = model.epochs_trained > 0
-        model._last_negative = None
+        model._prior_warmup_epochs = state.get("prior_warmup_epochs")
         return model
 
     def __repr__(self) -> str:
         c = self.config
         return (
             f"QBMVAE(prior={c['prior']!r}, likelihood={c['likelihood']!r}, "
-            f"n_latent={c['n_latent']}, cells={self.X.shape[0]}, features={self.X.shape[1]}, "
+            f"n_latent={c['n_latent']}, cells={self.adata.n_obs}, features={len(self.var_names)}, "
             f"batches={len(self.batch_categories)}, epochs_trained={self.epochs_trained})"
         )

@@ -184,6 +184,35 @@ class VAEModule(nn.Module):
             return self.prior.kl(inf["logits"], negative, log_z)
         return self.prior.kl(inf["mu"], inf["log_var"])
 
+    def forward(
+        self,
+        x: torch.Tensor,
+        batch: torch.Tensor | None = None,
+        negative: torch.Tensor | None = None,
+        kl_weight: float = 1.0,
+        x_lgamma_sum: torch.Tensor | None = None,
+    ) -> LossOutput:
+        """Negative ELBO of a minibatch, averaged over cells, with its named terms.
+
+        This is what :class:`torch.nn.parallel.DistributedDataParallel` wraps, so that the
+        gradients of all parameters (the prior's ``h`` and ``J`` included) are all-reduced.
+
+        Parameters
+        ----------
+        x
+            Data ``(batch, n_input)``.
+        batch
+            One-hot batch covariate ``(batch, n_batch)`` or None.
+        negative
+            Negative-phase spins ``(num_negative, n_latent)`` for the Boltzmann prior's
+            ``∇ log Z``; None uses the exact, differentiable ``log Z`` (``n_latent <= 20``).
+        kl_weight
+            Weight of the KL term (warm-up).
+        x_lgamma_sum
+            Per-cell count constant (see :meth:`log_likelihood`).
+        """
+        return self.loss(x, batch, negative, kl_weight, x_lgamma_sum)
+
     def loss(
         self,
         x: torch.Tensor,
@@ -192,7 +221,8 @@ class VAEModule(nn.Module):
         kl_weight: float = 1.0,
         x_lgamma_sum: torch.Tensor | None = None,
     ) -> LossOutput:
-        """Negative ELBO of a minibatch, averaged over cells, with its named terms."""
+        """Negative ELBO of a minibatch, averaged over cells, with its named terms (the same as
+        calling the module)."""
         inf = self.inference(x, batch)
         params = self.generative(inf["z"], batch, inf["library"])
         recon = -self.log_likelihood(x, params, x_lgamma_sum).mean()
