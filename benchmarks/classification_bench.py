@@ -157,7 +157,8 @@ def main() -> None:
         partial = pd.concat(frames, ignore_index=True)
         if args.out:
             partial.to_csv(args.out, index=False)
-        report(partial, pd.concat(pair_frames, ignore_index=True))
+        if seed != args.seeds[-1] or args.retrain:  # the final report follows otherwise
+            report(partial, pd.concat(pair_frames, ignore_index=True))
     if args.retrain:
         mapped = [m for m in methods if m in MAPPABLE]
         for seed in args.seeds:
