@@ -219,16 +219,11 @@ def _encoder_logits(model, adata) -> np.ndarray:
 
     module = model.module
     module.eval()
-    if hasattr(model, "_minibatches"):
-        batches = model._minibatches(adata, None, 4096)
-    else:
-        X, B = model._data(adata)
-        batches = (
-            (X[i : i + 4096], None if B is None else B[i : i + 4096])
-            for i in range(0, X.shape[0], 4096)
-        )
     with torch.no_grad():
-        out = [module.inference(x, b, sample=False)["logits"].cpu() for x, b in batches]
+        out = [
+            module.inference(x, b, sample=False)["logits"].cpu()
+            for x, b in model._minibatches(adata, None, 4096)
+        ]
     return torch.cat(out).numpy().astype(np.float32)
 
 
