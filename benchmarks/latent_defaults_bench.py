@@ -74,9 +74,12 @@ def representations(model) -> dict[str, np.ndarray]:
     import torch
 
     module = model.module
-    X = model.X
+    module.eval()
     with torch.no_grad():
-        inf = module.inference(X, model.B, sample=False)
+        parts = [
+            module.inference(x, b, sample=False) for x, b in model._minibatches(None, None, 4096)
+        ]
+    inf = {k: torch.cat([p[k] for p in parts]) for k in parts[0] if torch.is_tensor(parts[0][k])}
     if module.prior_name != "boltzmann":
         return {"mean": inf["z"].cpu().numpy()}
     q = inf["q"].cpu().numpy()

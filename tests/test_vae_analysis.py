@@ -366,6 +366,9 @@ def test_load_query_data_bad_input(ref_model, sim, tmp_path):
     ref_model.save(path)
     from_path = QBMVAE.load_query_data(query, path)  # a saved reference works too
     assert from_path.query_info["new_batches"] == ["batch2"]
+    ref_model.save(tmp_path / "ref_dir")  # scvi-tools' convention: a directory with model.pt
+    from_dir = QBMVAE.load_query_data(query, tmp_path / "ref_dir")
+    assert from_dir.query_info["new_batches"] == ["batch2"]
     with pytest.raises(ValueError, match="load_query_data"):
         ref_model.get_normalized_expression(query)
 

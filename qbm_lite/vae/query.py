@@ -29,6 +29,8 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from qbm_lite.vae.persistence import model_file_for_load
+
 __all__ = ["ArchesMixin", "MIN_VAR_NAME_RATIO"]
 
 #: Below this share of reference genes found in a query, :meth:`prepare_query_anndata` warns
@@ -39,9 +41,9 @@ MIN_VAR_NAME_RATIO = 0.8
 def _reference_state(reference_model) -> dict:
     """The saved form of a reference model (an instance or a path written by ``save``)."""
     if isinstance(reference_model, str | os.PathLike):
-        if not os.path.exists(reference_model):
-            raise FileNotFoundError(f"no saved model at {reference_model!r}.")
-        return torch.load(reference_model, map_location="cpu", weights_only=True)
+        # A directory written by ``save`` (holding model.pt) or the saved file itself.
+        path = model_file_for_load(reference_model)
+        return torch.load(path, map_location="cpu", weights_only=True)
     if not hasattr(reference_model, "save") or not hasattr(reference_model, "var_names"):
         raise TypeError(
             "reference_model must be a trained QBMVAE or the path of one saved with "
