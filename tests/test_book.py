@@ -96,3 +96,12 @@ def test_config_points_launch_buttons_at_the_repository() -> None:
     branch = config["repository"]["branch"]
     assert COLAB == f"https://colab.research.google.com/github/{repo}/blob/{branch}/"
     assert "sphinx.ext.autodoc" in config["sphinx"]["extra_extensions"]
+
+
+def test_bibliography_parses() -> None:
+    """The file merges by union (.gitattributes), which can drop a closing brace: parse it."""
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "book" / "references.bib")).entries
+    keys = re.findall(r"@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text())
+    assert len(entries) == len(keys)

@@ -349,16 +349,11 @@ class BlockSampler:
 
 
 class Minibatch(NamedTuple):
-    """One minibatch on the device.
+    """One minibatch on the device, a named tuple of three fields.
 
-    Attributes
-    ----------
-    x
-        Data ``(batch, n_vars)`` float32.
-    batch
-        One-hot batch covariate ``(batch, n_batch)`` float32, or None without batches.
-    index
-        Row numbers of the cells in the AnnData, ``(batch,)`` int64 numpy array.
+    ``x`` is the data, ``(batch, n_vars)`` float32; ``batch`` the one-hot batch covariate,
+    ``(batch, n_batch)`` float32, or None without batches; ``index`` the row numbers of the cells
+    in the AnnData, a ``(batch,)`` int64 numpy array.
     """
 
     x: torch.Tensor

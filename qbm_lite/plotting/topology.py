@@ -159,15 +159,22 @@ def plot_metric_bars(
     metrics: Sequence[str],
     *,
     methods: Sequence[str] | None = None,
-    panel_size: float = 3.0,
+    panel_size: float = 2.6,
+    max_columns: int = 3,
 ):
-    """Bars of mean ± sd over seeds, one panel per metric, one bar per method."""
+    """Bars of mean ± sd over seeds, one panel per metric, one bar per method.
+
+    Panels wrap after ``max_columns`` per row, so the figure stays legible at the book's text
+    width (about 8 inches).
+    """
     methods = list(methods) if methods is not None else list(tidy["method"].unique())
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(panel_size * len(metrics), 3.2), squeeze=False
-    )
+    ncols = max(1, min(int(max_columns), len(metrics)))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.set_visible(False)
     colors = plt.get_cmap("tab10")(np.arange(len(methods)) % 10)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):
         sub = tidy[tidy["metric"] == metric].groupby("method")["value"]
         mean = sub.mean().reindex(methods)
         sd = sub.std(ddof=1).reindex(methods).fillna(0.0)

@@ -509,7 +509,7 @@ class RNASeqMixin:
         mode
             ``"change"`` (default) or ``"vanilla"``.
         delta
-            Smallest |log2 fold change| that counts as DE (``"change"`` mode), > 0.
+            Smallest absolute log2 fold change that counts as DE (``"change"`` mode), > 0.
         n_samples
             Posterior samples per group.
         batch_correction
