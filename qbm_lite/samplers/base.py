@@ -31,6 +31,14 @@ class SpinSampler(Protocol):
         ...
 
 
+def random_spins(
+    shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor
+) -> torch.Tensor:
+    """Uniformly random ±1 states of ``shape`` on ``like``'s device and dtype (chain starts)."""
+    bits = torch.randint(0, 2, shape, generator=generator, device=like.device)
+    return (2 * bits - 1).to(like.dtype)
+
+
 def check_problem(h: torch.Tensor, J: torch.Tensor, num_samples: int, beta: float | None) -> None:
     """Validate a sampling request with messages that name the problem and the fix."""
     if h.ndim != 1:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from qbm_lite.config import torch_generator
-from qbm_lite.samplers.base import TorchDimodSampler, check_problem
+from qbm_lite.samplers.base import TorchDimodSampler, check_problem, random_spins
 
 __all__ = ["GibbsSampler", "colour_classes", "gibbs_sweeps"]
 
@@ -119,9 +119,7 @@ class GibbsSampler(TorchDimodSampler):
         """Persistent chains when they fit, otherwise uniformly random ±1 states."""
         if self.persistent and self.chains is not None and self.chains.shape == (num_chains, n):
             return self.chains.to(device=like.device, dtype=like.dtype)
-        gen = self._generator(like.device)
-        bits = torch.randint(0, 2, (num_chains, n), generator=gen, device=like.device)
-        return (2 * bits - 1).to(like.dtype)
+        return random_spins((num_chains, n), self._generator(like.device), like)
 
     def sample_spins(
         self,

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from qbm_lite.config import torch_generator
-from qbm_lite.samplers.base import TorchDimodSampler, check_problem
+from qbm_lite.samplers.base import TorchDimodSampler, check_problem, random_spins
 
 __all__ = ["ParallelTemperingSampler", "geometric_ladder"]
 
@@ -133,9 +133,7 @@ class ParallelTemperingSampler(TorchDimodSampler):
     def _initial(self, K: int, chains: int, n: int, like: torch.Tensor) -> torch.Tensor:
         if self.persistent and self.replicas is not None and self.replicas.shape == (K, chains, n):
             return self.replicas.to(device=like.device, dtype=like.dtype)
-        gen = self._generator(like.device)
-        bits = torch.randint(0, 2, (K, chains, n), generator=gen, device=like.device)
-        return (2 * bits - 1).to(like.dtype)
+        return random_spins((K, chains, n), self._generator(like.device), like)
 
     def sample_spins(
         self,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from qbm_lite.checks import check_choice
 from qbm_lite.config import get_device, seed_everything
 from qbm_lite.data.loader import CellLoader, RowReader, cell_matrix, scan_counts
 from qbm_lite.samplers.base import SpinSampler
@@ -76,11 +77,6 @@ def make_sampler(sampler: SpinSampler | SamplerName | None, seed: int | None = 0
             f"{type(sampler).__name__}. Wrap dimod samplers in DimodSamplerAdapter."
         )
     return sampler
-
-
-def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {options}; got {value!r}.")
 
 
 def check_values(vals: np.ndarray, likelihood: str, where: str) -> None:
@@ -223,8 +219,8 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         relaxation = _as_name("relaxation", relaxation)
         if isinstance(sampler, str):
             sampler = str(sampler)
-        _check_choice("likelihood", likelihood, _LIKELIHOODS)
-        _check_choice("prior", prior, _PRIORS)
+        check_choice("likelihood", likelihood, _LIKELIHOODS)
+        check_choice("prior", prior, _PRIORS)
         for name, value in (("n_latent", n_latent), ("n_hidden", n_hidden)):
             if int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value}.")
