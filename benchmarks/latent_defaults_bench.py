@@ -138,7 +138,12 @@ def run(args) -> pd.DataFrame:
                         seed=seed,
                         **kwargs,
                     )
-                    model.train(max_epochs=args.epochs[dname], batch_size=128, progress=False)
+                    model.train(
+                        max_epochs=args.epochs[dname],
+                        batch_size=128,
+                        prior_warmup_epochs=args.epochs[dname] // 4,
+                        progress=False,
+                    )
                 seconds = time.perf_counter() - t0
                 reps = representations(model)
                 q = reps.get("q")

@@ -92,7 +92,12 @@ def run_qbmvae(adata, prior: str, epochs: int, batch_size: int) -> dict:
         t0 = time.perf_counter()
         model = QBMVAE(adata, layer="counts", batch_key="batch", likelihood="nb", prior=prior)
         t1 = time.perf_counter()
-        model.train(max_epochs=epochs, batch_size=batch_size, progress=False)
+        model.train(
+            max_epochs=epochs,
+            batch_size=batch_size,
+            prior_warmup_epochs=epochs // 4,
+            progress=False,
+        )
         t2 = time.perf_counter()
     h = model.history
     return {

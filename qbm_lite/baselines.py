@@ -25,7 +25,8 @@ name                       ``obsm`` key            what it is
   reaches 1 and the model keeps the batch (the issue behind this module measured iLISI ≈ 0.01).
   :func:`train_methods` therefore scales the authors' schedule into the budget: the warm-up
   lasts :func:`scvi_kl_warmup_epochs` ``= max(1, max_epochs // 4)`` epochs, so the weight is 1
-  for the last three quarters of training (the same fraction as the QBM-VAE's prior warm-up).
+  for the last three quarters of training. The QBM-VAE's prior warm-up gets the same share of
+  the budget (``prior_warmup_epochs = max_epochs // 4`` unless given).
   Everything else is scvi-tools' default (minibatch 128, Adam 1e-3, 10 % validation cells).
   Override with ``method_kwargs={"scVI": {"train": {"plan_kwargs": {...}}}}``.
 - **Harmony**: the standard recipe, harmonypy's defaults on the first ``n_pcs`` principal
@@ -239,6 +240,8 @@ def _train_qbmvae(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, A
                 "prior_warmup_epochs for it (train the 'QBM-VAE' to learn the prior)."
             )
         train_kwargs["prior_warmup_epochs"] = opts["max_epochs"]
+    elif name == "QBM-VAE":
+        train_kwargs.setdefault("prior_warmup_epochs", int(opts["max_epochs"]) // 4)
     model = QBMVAE(
         adata,
         layer=opts["layer"],
@@ -429,6 +432,7 @@ def train_methods(
     method_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
     num_threads: int | None = None,
     key_suffix: str = "",
+    n_jobs: int = 1,
 ) -> dict[str, str]:
     """Train each named method on ``adata`` and write its embedding to ``adata.obsm``.
 
@@ -468,6 +472,12 @@ def train_methods(
         two on a busy 2-core machine, because the threads mostly wait for each other.
     key_suffix
         Appended to every ``obsm`` key (:func:`train_methods_seeds` uses ``"_seed{s}"``).
+    n_jobs
+        Methods trained at once, each in its own worker process (joblib's ``loky`` backend)
+        with ``num_threads`` torch threads; ``1`` trains them one after the other in this
+        process. Every method is seeded on its own, so the embeddings do not depend on
+        ``n_jobs``; wall times do (methods then share the cores). Warnings raised in a worker
+        are re-issued here.
 
     Returns
     -------
@@ -482,6 +492,36 @@ def train_methods(
         Unknown or repeated method, missing ``batch_key`` column or count layer,
         ``method_kwargs`` for a method not being trained.
     """
+    tasks = _method_tasks(
+        adata,
+        methods,
+        batch_key,
+        [seed],
+        layer=layer,
+        n_latent=n_latent,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        n_pcs=n_pcs,
+        method_kwargs=method_kwargs,
+    )
+    fitted = _fit_tasks(adata, batch_key, tasks, num_threads, n_jobs, progress)
+    return {f.name: _write_fitted(adata, f, key_suffix) for f in fitted}
+
+
+def _method_tasks(
+    adata,
+    methods: Sequence[str],
+    batch_key: str | None,
+    seeds: Sequence[int],
+    *,
+    layer: str = "counts",
+    n_latent: int = 10,
+    max_epochs: int | Mapping[str, int] = 100,
+    batch_size: int = 128,
+    n_pcs: int = 50,
+    method_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[_Task]:
+    """Check the request and list one ``(method, seed, fit_method options)`` task per pair."""
     _check_methods(adata, methods, batch_key, layer)
     method_kwargs = dict(method_kwargs or {})
     extra = [m for m in method_kwargs if m not in methods]
@@ -490,35 +530,91 @@ def train_methods(
             f"method_kwargs has entries for methods not being trained: {extra}; remove them "
             "or add the methods."
         )
-    with torch_threads(num_threads):
-        out: dict[str, str] = {}
-        timings = dict(adata.uns.get("train_methods", {}))
-        settings = dict(adata.uns.get("train_methods_settings", {}))
-        for name in tqdm(list(methods), disable=not progress, desc="methods"):
-            fitted = fit_method(
-                adata,
-                name,
-                batch_key,
-                layer=layer,
-                n_latent=n_latent,
-                max_epochs=_per_method(max_epochs, name, "max_epochs")
+    return [
+        (
+            name,
+            int(seed),
+            {
+                "layer": layer,
+                "n_latent": n_latent,
+                "max_epochs": _per_method(max_epochs, name, "max_epochs")
                 if name in _EPOCH_METHODS
                 else 1,
-                batch_size=batch_size,
-                n_pcs=n_pcs,
-                seed=seed,
-                kwargs=method_kwargs.get(name, {}),
-            )
-            key = fitted.key + key_suffix
-            adata.obsm[key] = fitted.embedding
-            for suffix, Z in fitted.extra.items():
-                adata.obsm[key.replace(fitted.key, fitted.key + suffix, 1)] = Z
-            timings[name] = fitted.seconds
-            settings[name] = fitted.settings
-            out[name] = key
-        adata.uns["train_methods"] = timings
-        adata.uns["train_methods_settings"] = settings
-        return out
+                "batch_size": batch_size,
+                "n_pcs": n_pcs,
+                "kwargs": method_kwargs.get(name, {}),
+            },
+        )
+        for seed in seeds
+        for name in methods
+    ]
+
+
+def _write_fitted(adata, fitted: FittedMethod, key_suffix: str) -> str:
+    """Store one fitted method's embeddings in ``obsm`` and its time and settings in ``uns``."""
+    key = fitted.key + key_suffix
+    adata.obsm[key] = fitted.embedding
+    for suffix, Z in fitted.extra.items():
+        adata.obsm[key.replace(fitted.key, fitted.key + suffix, 1)] = Z
+    for slot, value in (
+        ("train_methods", fitted.seconds),
+        ("train_methods_settings", fitted.settings),
+    ):
+        entries = dict(adata.uns.get(slot, {}))
+        entries[fitted.name] = value
+        adata.uns[slot] = entries
+    return key
+
+
+_Task = tuple[str, int, dict[str, Any]]
+
+
+def _fit_task(adata, batch_key: str | None, task: _Task, num_threads: int | None):
+    """Fit one ``(method, seed, options)`` task; returns it without the model, and its warnings.
+
+    Runs in this process or in a joblib worker. The model stays behind (it is not needed to
+    write the embedding, and scvi-tools models do not travel between processes cheaply).
+    """
+    name, seed, options = task
+    with warnings.catch_warnings(record=True) as caught, torch_threads(num_threads):
+        fitted = _without_model(fit_method(adata, name, batch_key, seed=seed, **options))
+    issued = [(w.message, w.category, w.filename, w.lineno) for w in caught]
+    return fitted, issued
+
+
+def _without_model(fitted: FittedMethod) -> FittedMethod:
+    fitted.model = None  # only the embeddings are kept; many models at once would fill memory
+    return fitted
+
+
+def _fit_tasks(
+    adata,
+    batch_key: str | None,
+    tasks: Sequence[_Task],
+    num_threads: int | None,
+    n_jobs: int,
+    progress: bool,
+) -> list[FittedMethod]:
+    """Fit every task, in order, on ``n_jobs`` worker processes (1: here, one by one)."""
+    if int(n_jobs) < 1:
+        raise InputError(f"n_jobs must be a positive integer; got {n_jobs}.")
+    if int(n_jobs) == 1:
+        with torch_threads(num_threads):
+            return [
+                _without_model(fit_method(adata, name, batch_key, seed=seed, **options))
+                for name, seed, options in tqdm(tasks, disable=not progress, desc="methods")
+            ]
+    from joblib import Parallel, delayed
+
+    jobs = Parallel(n_jobs=int(n_jobs), backend="loky", return_as="generator")(
+        delayed(_fit_task)(adata, batch_key, task, num_threads) for task in tasks
+    )
+    results = []
+    for fitted, issued in tqdm(jobs, total=len(tasks), disable=not progress, desc="methods"):
+        for message, category, filename, lineno in issued:
+            warnings.warn_explicit(message, category, filename, lineno)
+        results.append(fitted)
+    return results
 
 
 @dataclass
@@ -577,6 +673,7 @@ def train_methods_seeds(
     *,
     seeds: Sequence[int] = (0, 1, 2),
     progress: bool = False,
+    n_jobs: int = 1,
     **kwargs: Any,
 ) -> SeedRuns:
     """Train every method once per seed; embeddings go to ``obsm[seed_key(name, seed)]``.
@@ -588,7 +685,10 @@ def train_methods_seeds(
     seeds
         Distinct non-negative seeds (3 is the minimum for a paired *t* interval worth reading).
     progress
-        A progress bar over seeds.
+        A progress bar over the (method, seed) pairs.
+    n_jobs
+        Worker processes that train (method, seed) pairs at once, as in :func:`train_methods`;
+        the embeddings do not depend on it.
     **kwargs
         Passed to :func:`train_methods` (``max_epochs``, ``n_latent``, ``method_kwargs``, ...).
 
@@ -607,20 +707,13 @@ def train_methods_seeds(
         raise InputError(f"seeds must be distinct non-negative integers; got {seeds}.")
     if "key_suffix" in kwargs or "seed" in kwargs:
         raise InputError("train_methods_seeds sets seed and key_suffix itself; pass seeds=.")
-    keys: dict[int, dict[str, str]] = {}
+    train_options = {k: v for k, v in kwargs.items() if k not in ("num_threads",)}
+    tasks = _method_tasks(adata, methods, batch_key, seeds, **train_options)
+    fitted = _fit_tasks(adata, batch_key, tasks, kwargs.get("num_threads"), n_jobs, progress)
+    keys: dict[int, dict[str, str]] = {seed: {} for seed in seeds}
     rows = []
-    for seed in tqdm(seeds, disable=not progress, desc="seeds"):
-        keys[seed] = train_methods(
-            adata, methods, batch_key, seed=seed, key_suffix=f"_seed{seed}", **kwargs
-        )
-        for name in methods:
-            rows.append(
-                {
-                    "method": name,
-                    "metric": "train seconds",
-                    "value": adata.uns["train_methods"][name],
-                    "seed": seed,
-                }
-            )
+    for (name, seed, _), f in zip(tasks, fitted, strict=True):
+        keys[seed][name] = _write_fitted(adata, f, f"_seed{seed}")
+        rows.append({"method": name, "metric": "train seconds", "value": f.seconds, "seed": seed})
     settings = {m: dict(adata.uns["train_methods_settings"][m]) for m in methods}
     return SeedRuns(keys=keys, times=pd.DataFrame(rows), settings=settings)

@@ -134,6 +134,8 @@ def _qbmvae_embedder(
     likelihood = kwargs.pop("likelihood", "nb")
     if uniform:
         train_kwargs["prior_warmup_epochs"] = max_epochs
+    elif prior == "boltzmann":  # the protocol of train_methods: a quarter of the budget
+        train_kwargs.setdefault("prior_warmup_epochs", max_epochs // 4)
     if kwargs.get("encode_covariates", False):
         raise InputError(
             "reference mapping of a QBMVAE that encodes covariates needs the new batch's "

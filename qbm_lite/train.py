@@ -54,7 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128, help="cells per step and process")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--train-size", type=float, default=1.0)
-    p.add_argument("--prior-warmup-epochs", type=int, default=None)
+    p.add_argument(
+        "--prior-warmup-epochs",
+        type=int,
+        default=None,
+        help="epochs with the prior held uniform (default: a quarter of scvi-tools' default "
+        "epochs for this many cells)",
+    )
     p.add_argument("--log-z", default="auto", choices=["auto", "exact", "ais", "none"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -183,6 +183,42 @@ def test_seeds_reproduce_and_differ(prepared) -> None:
     assert list(tidy.columns) == ["method", "metric", "value", "seed"] and len(tidy) == 4
 
 
+def test_worker_processes_give_the_same_embeddings(prepared) -> None:
+    pytest.importorskip("scvi")
+    methods = ["PCA", "QBM-VAE", "Gaussian VAE", "scVI"]
+    opts = {"n_latent": 4, "max_epochs": 2, "batch_size": 64, "n_pcs": 5, "num_threads": 1}
+    here, there = prepared.copy(), prepared.copy()
+    one = baselines.train_methods_seeds(here, methods, "batch", seeds=(0, 1), **opts)
+    two = baselines.train_methods_seeds(there, methods, "batch", seeds=(0, 1), n_jobs=2, **opts)
+    assert one.keys == two.keys and one.settings == two.settings
+    assert list(two.times[["method", "seed"]].itertuples(index=False)) == list(
+        one.times[["method", "seed"]].itertuples(index=False)
+    )
+    assert set(here.obsm) == set(there.obsm)
+    for key in here.obsm:
+        np.testing.assert_allclose(there.obsm[key], here.obsm[key], rtol=0, atol=1e-6, err_msg=key)
+    keys = baselines.train_methods(there, ["PCA", "QBM-VAE"], "batch", n_jobs=2, **opts)
+    np.testing.assert_allclose(there.obsm[keys["QBM-VAE"]], here.obsm["X_qbmvae_seed0"], atol=1e-6)
+    with pytest.raises(InputError, match="n_jobs"):
+        baselines.train_methods(there, ["PCA"], "batch", n_jobs=0)
+
+
+@pytest.mark.default_prior_warmup
+def test_warnings_from_worker_processes_reach_the_caller(prepared) -> None:
+    # A QBM-VAE whose default prior warm-up outlasts the run warns inside the worker.
+    with pytest.warns(UserWarning, match="prior stays uniform"):
+        baselines.train_methods(
+            prepared.copy(),
+            ["QBM-VAE", "PCA"],
+            "batch",
+            n_latent=4,
+            max_epochs=2,
+            batch_size=64,
+            method_kwargs={"QBM-VAE": {"train": {"prior_warmup_epochs": None}}},
+            n_jobs=2,
+        )
+
+
 def test_train_methods_checks_its_input(prepared) -> None:
     adata = prepared.copy()
     with pytest.raises(ValueError, match="unknown method"):

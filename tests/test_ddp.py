@@ -42,7 +42,7 @@ def test_torchrun_cli_ranks_end_identical(tmp_path):
     _write_data(tmp_path / "cells.h5ad")
     args = ["-m", "qbm_lite.train", "cells.h5ad", "--out", "run", "--epochs", "2"]
     args += ["--batch-size", "32", "--n-latent", "4", "--n-hidden", "16", "--batch-key", "batch"]
-    args += ["--train-size", "0.9"]
+    args += ["--train-size", "0.9", "--prior-warmup-epochs", "1"]  # epoch 2 learns the prior
     _torchrun(args, tmp_path)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["world_size"] == 2

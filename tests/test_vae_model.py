@@ -228,15 +228,19 @@ def test_prior_warmup_holds_the_prior_fixed_then_learns_it(adata):
     assert torch.count_nonzero(prior.h) > 0 and torch.count_nonzero(prior.J_upper) > 0
 
 
-def test_prior_warmup_default_is_a_quarter_and_zero_is_the_old_behaviour(adata):
+@pytest.mark.default_prior_warmup
+def test_prior_warmup_default_warns_and_zero_is_the_old_behaviour(adata):
     def latent(**kw):
         m = QBMVAE(adata, layer="counts", prior="boltzmann", seed=3, **SMALL)
         m.train(max_epochs=8, batch_size=32, progress=False, **kw)
         return m.get_latent_representation(), m.module.prior.h.detach().clone()
 
-    z_default, _ = latent()
-    z_two, _ = latent(prior_warmup_epochs=2)
-    np.testing.assert_array_equal(z_default, z_two)
+    # 120 cells: the default warm-up (a quarter of scvi-tools' 400 epochs) outlasts the call.
+    with pytest.warns(UserWarning, match="prior stays uniform.*warm-up lasts 100 epochs"):
+        z_default, h_default = latent()
+    z_all, _ = latent(prior_warmup_epochs=8)
+    np.testing.assert_array_equal(z_default, z_all)
+    assert torch.count_nonzero(h_default) == 0
     _, h0 = latent(prior_warmup_epochs=0)
     assert torch.count_nonzero(h0) > 0
     with pytest.raises(ValueError, match="prior_warmup_epochs"):

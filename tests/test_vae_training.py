@@ -9,7 +9,11 @@ import torch
 
 from qbm_lite import QBMVAE
 from qbm_lite.vae import model as model_module
-from qbm_lite.vae.training import TrainingDivergedError, default_max_epochs
+from qbm_lite.vae.training import (
+    TrainingDivergedError,
+    default_max_epochs,
+    default_prior_warmup_epochs,
+)
 
 SMALL = {"n_hidden": 16, "n_latent": 4}
 
@@ -172,28 +176,45 @@ def test_latent_of_an_untrained_model_warns(adata):
     )
 
 
-def test_four_epochs_twice_equal_eight(adata):
-    def run(calls):
-        m = QBMVAE(adata, layer="counts", batch_key="batch", seed=2, **SMALL)
-        for n in calls:
-            m.train(
-                max_epochs=n,
-                batch_size=32,
-                prior_warmup_epochs=3,
-                kl_warmup_epochs=5,
-                progress=False,
-            )
-        return m
-
-    a, b = run([4, 4]), run([8])
+def _same_weights(a, b) -> None:
     for (name, p), q in zip(a.module.named_parameters(), b.module.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
     assert a.history["train_loss"] == b.history["train_loss"]
-    # The default warm-up is fixed by the first call and counted over all calls.
-    m = QBMVAE(adata, layer="counts", **SMALL)
-    m.train(max_epochs=8, batch_size=64, progress=False)
-    m.train(max_epochs=1, batch_size=64, progress=False)
-    assert m._prior_warmup_epochs == 2
+
+
+def _train_in_calls(adata, calls, **train_kwargs):
+    m = QBMVAE(adata, layer="counts", batch_key="batch", seed=2, **SMALL)
+    for n in calls:
+        m.train(max_epochs=n, batch_size=32, kl_warmup_epochs=5, progress=False, **train_kwargs)
+    return m
+
+
+def test_four_epochs_twice_equal_eight(adata):
+    _same_weights(
+        _train_in_calls(adata, [4, 4], prior_warmup_epochs=3),
+        _train_in_calls(adata, [8], prior_warmup_epochs=3),
+    )
+
+
+@pytest.mark.default_prior_warmup
+def test_four_epochs_twice_equal_eight_with_the_default_warmup(adata, monkeypatch):
+    # The default warm-up depends on the number of cells only, never on a call's max_epochs.
+    assert default_prior_warmup_epochs(adata.n_obs) == 100
+    assert default_prior_warmup_epochs(1_000_000) == 2
+    assert default_prior_warmup_epochs(10**8) == 1
+    # Here (120 cells) the prior stays uniform for 100 epochs, and each call says so.
+    with pytest.warns(UserWarning, match="stays uniform"):
+        m = _train_in_calls(adata, [2])
+    assert m._prior_warmup_epochs == 100 and torch.count_nonzero(m.module.prior.h) == 0
+    # With a default short enough to end inside the split, learning starts on the same epoch.
+    monkeypatch.setattr(model_module, "default_prior_warmup_epochs", lambda n: 3)
+    a, b = _train_in_calls(adata, [4, 4]), _train_in_calls(adata, [8])
+    assert a._prior_warmup_epochs == b._prior_warmup_epochs == 3
+    assert torch.count_nonzero(a.module.prior.h) > 0
+    _same_weights(a, b)
+    # The value in force is kept by later calls.
+    a.train(max_epochs=1, batch_size=64, progress=False)
+    assert a._prior_warmup_epochs == 3
 
 
 # --- issue 13: true KL with AIS log Z, the 256-unit prior -------------------------------------

@@ -32,6 +32,7 @@ from qbm_lite.vae.training import (
     Trainer,
     TrainingDivergedError,
     default_max_epochs,
+    default_prior_warmup_epochs,
     distributed_context,
 )
 
@@ -287,6 +288,7 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         self.is_trained = False
         self._optimizer: torch.optim.Optimizer | None = None
         self._prior_warmup_epochs: int | None = None
+        self._prior_warmup_is_default = False
 
     # --- data --------------------------------------------------------------------------------
     def _where(self) -> str:
@@ -475,8 +477,12 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             the warm-up optimizes the ELBO of a VAE with a fixed uniform binary prior. Without
             it the encoder and a prior learned from the first step can fall into posterior
             collapse: the prior follows the aggregate posterior, the KL pulls every cell to the
-            prior's modes, and all cells end on one code. ``None`` keeps the value in force
-            (the first call's default is a quarter of its ``max_epochs``); ``0`` learns the
+            prior's modes, and all cells end on one code. ``None`` keeps the value in force;
+            on a model's first call it is
+            :func:`~qbm_lite.vae.training.default_prior_warmup_epochs` of the number of cells
+            (a quarter of ``max_epochs=None``'s epochs, 100 below 20,000 cells), which does not
+            depend on the call, so ``train(4)`` twice equals ``train(8)``. A call that ends
+            inside this default warm-up warns that the prior stays uniform. ``0`` learns the
             prior from the start.
         accelerator
             Lightning's names: ``"gpu"``/``"cuda"``, ``"cpu"``, ``"auto"``; None keeps the
@@ -529,7 +535,8 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             raise ValueError(f"train_size must be in (0, 1]; got {train_size}.")
         if prior_warmup_epochs is None:
             if self._prior_warmup_epochs is None:
-                self._prior_warmup_epochs = int(max_epochs) // 4
+                self._prior_warmup_epochs = default_prior_warmup_epochs(n)
+                self._prior_warmup_is_default = True
         elif int(prior_warmup_epochs) < 0:
             raise ValueError(
                 f"prior_warmup_epochs must be a non-negative integer or None; got "
@@ -537,6 +544,8 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             )
         else:
             self._prior_warmup_epochs = int(prior_warmup_epochs)
+            self._prior_warmup_is_default = False
+        self._warn_if_prior_stays_uniform(int(max_epochs))
         self._to_device(resolve_accelerator(accelerator, self.device))
         train_idx, val_idx = self._split(train_size)
         if early_stopping and len(val_idx) == 0:
@@ -582,6 +591,25 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             raise
         self.is_trained = True
         return self
+
+    def _warn_if_prior_stays_uniform(self, max_epochs: int) -> None:
+        """Warn when the default warm-up keeps a learnable prior uniform for the whole call."""
+        warmup = self._prior_warmup_epochs or 0
+        if (
+            not self._prior_warmup_is_default
+            or self.config["prior"] != "boltzmann"
+            or self.epochs_trained + max_epochs > warmup
+        ):
+            return
+        warnings.warn(
+            f"the Boltzmann prior stays uniform (h = J = 0) for this whole call: its warm-up "
+            f"lasts {warmup} epochs (counted over all train calls; the default is a quarter of "
+            f"scvi-tools' default epochs for {self.adata.n_obs} cells) and the model will have "
+            f"trained {self.epochs_trained + max_epochs}. Train longer or pass "
+            f"prior_warmup_epochs= (e.g. max_epochs // 4) to learn the prior.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _split(self, train_size: float) -> tuple[np.ndarray, np.ndarray]:
         n = self.adata.n_obs
@@ -803,6 +831,7 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
             "history": plain({k: list(v) for k, v in self.history.items()}, "history"),
             "epochs_trained": int(self.epochs_trained),
             "prior_warmup_epochs": self._prior_warmup_epochs,
+            "prior_warmup_is_default": self._prior_warmup_is_default,
         }
         torch.save(state, target)
         if save_anndata:
@@ -894,6 +923,7 @@ class QBMVAE(RNASeqMixin, ArchesMixin):
         model.epochs_trained = int(state["epochs_trained"])
         model.is_trained = model.epochs_trained > 0
         model._prior_warmup_epochs = state.get("prior_warmup_epochs")
+        model._prior_warmup_is_default = bool(state.get("prior_warmup_is_default", False))
         return model
 
     def __repr__(self) -> str:

@@ -56,6 +56,17 @@ def default_max_epochs(n_cells: int) -> int:
     return max(1, min(round(20_000 / max(int(n_cells), 1) * 400), 400))
 
 
+def default_prior_warmup_epochs(n_cells: int) -> int:
+    """Default length of the Boltzmann prior's warm-up (epochs over all ``train`` calls): a
+    quarter of :func:`default_max_epochs`, i.e. 100 below 20,000 cells and 2 at a million.
+
+    It depends on the data, not on a call's ``max_epochs``, so that splitting a training into
+    several calls does not change it (scvi-tools' KL warm-up, ``n_epochs_kl_warmup = 400``, is
+    likewise fixed rather than a share of ``max_epochs``).
+    """
+    return max(1, default_max_epochs(n_cells) // 4)
+
+
 def distributed_context() -> tuple[int, int]:
     """``(rank, world_size)`` of the initialized ``torch.distributed`` group, else ``(0, 1)``."""
     dist = torch.distributed
