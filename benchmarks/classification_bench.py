@@ -4,13 +4,12 @@ Data: ``qbm_lite.data.simulate`` with 10,000 cells, 2,000 genes, 3 batches and 6
 which 2 are split into close subtypes (``n_subtypes=2``, ``subtype_de_scale=0.3``): 8 labels
 with 2 close pairs whose answer is known, reduced to 1,000 batch-aware highly variable genes.
 
-Methods: every method of :data:`qbm_lite.baselines.METHODS` (PCA, scVI, LDVAE, AUTOZI, the
-Gaussian VAE, the QBM-VAE, and where the installed version has them Harmony, Scanorama and the
-uniform-prior VAE), trained by :func:`qbm_lite.baselines.train_methods` with the same latent
-size, epochs and minibatch size, for 3 training seeds. Where ``train_methods`` does not offer the
-uniform-prior VAE yet, it is trained here the same way: the QBM-VAE with its prior held at
-``h = J = 0`` for the whole run (``prior_warmup_epochs = max_epochs``), the control that isolates
-the learned Boltzmann prior.
+Methods: every method of :data:`qbm_lite.baselines.METHODS` (PCA, Harmony, Scanorama, scVI,
+LDVAE, AUTOZI, the Gaussian VAE, the uniform-prior VAE and the QBM-VAE), trained by
+:func:`qbm_lite.baselines.train_methods` with the same latent size, epochs and minibatch size,
+for 3 training seeds, ``--jobs`` models at a time (worker processes, one torch thread each). The
+uniform-prior VAE is the QBM-VAE with its prior held at ``h = J = 0`` for the whole run, the
+control that isolates the learned Boltzmann prior.
 
 Schemes: ``random`` (5-fold stratified over cells, the paper's protocol) and ``holdout-batch``
 (leave one batch out), both on the same embeddings; with ``--retrain`` also the strict
@@ -56,26 +55,13 @@ WANTED = (
 )
 
 
-def train_all(adata, methods, seed: int, epochs: int, latent: int) -> dict[str, str]:
-    """Every method for one seed; keys suffixed with the seed. Emulates the uniform-prior VAE
-    with the QBM-VAE held uniform when ``train_methods`` lacks it."""
-    native = [m for m in methods if m in baselines.METHODS]
+def train_all(adata, methods, seed: int, epochs: int, latent: int, jobs: int) -> dict[str, str]:
+    """Every method for one seed, ``jobs`` at a time; keys suffixed with the seed."""
     keys = baselines.train_methods(
-        adata, native, "batch", n_latent=latent, max_epochs=epochs, seed=seed, num_threads=1
-    )
-    out = {}
-    for name, key in keys.items():
-        adata.obsm[f"{key}_seed{seed}"] = adata.obsm.pop(key)
-        out[name] = f"{key}_seed{seed}"
-    if "Uniform-prior VAE" in methods and "Uniform-prior VAE" not in baselines.METHODS:
-        kwargs = {"QBM-VAE": {"train": {"prior_warmup_epochs": epochs}}}
-        key = baselines.train_methods(
-            adata, ["QBM-VAE"], "batch", n_latent=latent, max_epochs=epochs, seed=seed,
-            method_kwargs=kwargs, num_threads=1,
-        )["QBM-VAE"]  # fmt: skip
-        adata.obsm[f"X_uniform_vae_seed{seed}"] = adata.obsm.pop(key)
-        out["Uniform-prior VAE"] = f"X_uniform_vae_seed{seed}"
-    return {m: out[m] for m in methods if m in out}
+        adata, methods, "batch", n_latent=latent, max_epochs=epochs, seed=seed, num_threads=1,
+        n_jobs=jobs, key_suffix=f"_seed{seed}",
+    )  # fmt: skip
+    return {m: keys[m] for m in methods}
 
 
 def report(scores: pd.DataFrame, pairs: pd.DataFrame) -> None:
@@ -118,11 +104,12 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true", help="also the strict scheme")
     parser.add_argument("--methods", default=",".join(WANTED))
     parser.add_argument("--out", default=None, help="write the tidy scores to this CSV")
+    parser.add_argument("--jobs", type=int, default=2, help="models trained at once (processes)")
     args = parser.parse_args()
     if args.quick:
         args.cells, args.genes, args.hvg, args.epochs = 2000, 1000, 500, 20
     methods = [m.strip() for m in args.methods.split(",")]
-    missing = [m for m in methods if m not in baselines.METHODS and m != "Uniform-prior VAE"]
+    missing = [m for m in methods if m not in baselines.METHODS]
     if missing:
         print(f"not in this version of train_methods, skipped: {missing}")
         methods = [m for m in methods if m not in missing]
@@ -143,7 +130,7 @@ def main() -> None:
     frames, pair_frames, times = [], [], {}
     for seed in args.seeds:
         t0 = time.perf_counter()
-        keys = train_all(adata, methods, seed, args.epochs, args.latent)
+        keys = train_all(adata, methods, seed, args.epochs, args.latent, args.jobs)
         times[seed] = time.perf_counter() - t0
         for scheme in ("random", "holdout-batch"):
             res = metrics.classification_benchmark(

@@ -73,6 +73,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--methods", default=",".join(baselines.METHODS))
+    parser.add_argument("--jobs", type=int, default=2, help="models trained at once (processes)")
     args = parser.parse_args()
     if args.quick:
         args.cells, args.genes, args.hvg, args.epochs, args.metrics = 1500, 1000, 500, 30, "light"
@@ -144,6 +145,7 @@ def main() -> None:
             method_kwargs=kwargs,
             num_threads=1,
             progress=True,
+            n_jobs=args.jobs,
         )
     t_train = time.perf_counter() - start
     print("settings:", {m: s for m, s in runs.settings.items() if s})

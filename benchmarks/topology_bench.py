@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=10)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--methods", default=None, help="comma-separated (default: protocol)")
+    parser.add_argument("--jobs", type=int, default=2, help="models trained at once (processes)")
     args = parser.parse_args()
     chosen = PROTOCOL
     if args.quick:
@@ -160,6 +161,7 @@ def main() -> None:
         max_epochs=args.epochs,
         batch_size=128,
         num_threads=1,
+        n_jobs=args.jobs,
     )
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()

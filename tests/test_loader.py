@@ -140,6 +140,24 @@ def test_loader_yields_every_row_with_its_batch(tmp_path):
     assert np.array_equal(np.sort(np.concatenate(rows)), np.arange(130))
 
 
+@pytest.mark.parametrize("store", ["dense", "csr", "backed-sparse"])
+def test_minibatches_have_the_requested_size(tmp_path, store):
+    # Regression: in memory the buffer was 16 cells (block 1 x 16 blocks), which cut every
+    # minibatch of 128 down to 16 cells.
+    X = _counts(n=300)
+    reader = RowReader(_stores(X, tmp_path)[store])
+    for block_size, blocks_per_buffer in [(None, 16), (4, 16), (4, 3), (1, 16)]:
+        loader = CellLoader(
+            reader,
+            batch_size=64,
+            shuffle=True,
+            block_size=block_size,
+            blocks_per_buffer=blocks_per_buffer,
+        )
+        sizes = [len(mb.index) for mb in loader]
+        assert sizes == [64] * 4 + [44], (block_size, blocks_per_buffer, sizes)
+
+
 def test_write_simulated_h5ad_and_zarr_hold_the_same_cells(tmp_path):
     h = write_simulated(tmp_path / "a.h5ad", 700, 30, chunk_cells=256, seed=4)
     z = write_simulated(tmp_path / "a.zarr", 700, 30, chunk_cells=256, seed=4)

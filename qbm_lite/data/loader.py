@@ -260,7 +260,8 @@ class BlockSampler:
     block_size
         Consecutive cells per block (the unit of disk reads).
     blocks_per_buffer
-        Blocks read and mixed together.
+        Blocks read and mixed together; raised to ``ceil(batch_size / block_size)`` when fewer,
+        so that every minibatch but the last of a buffer has ``batch_size`` cells.
     shuffle
         False gives the cells in order (inference).
     seed
@@ -292,7 +293,11 @@ class BlockSampler:
         if not 0 <= int(rank) < int(world_size):
             raise ValueError(f"rank must be in [0, world_size={world_size}); got {rank}.")
         self.n, self.batch_size = int(n), int(batch_size)
-        self.block_size, self.blocks_per_buffer = int(block_size), int(blocks_per_buffer)
+        self.block_size = int(block_size)
+        # A buffer holds at least one full minibatch (minibatches never straddle buffers).
+        self.blocks_per_buffer = max(
+            int(blocks_per_buffer), math.ceil(self.batch_size / self.block_size)
+        )
         self.shuffle, self.seed = bool(shuffle), int(seed)
         self.rank, self.world_size = int(rank), int(world_size)
         self.epoch = 0
@@ -379,7 +384,8 @@ class CellLoader:
         See :class:`BlockSampler`.
     block_size, blocks_per_buffer
         See :class:`BlockSampler`. ``block_size=None`` chooses 1 (a full shuffle) in memory and
-        512 cells on disk.
+        512 cells on disk. In memory one buffer holds every cell of the share (nothing is read
+        per buffer), so ``blocks_per_buffer`` only matters on disk.
     device
         Where the tensors go; from the CPU to CUDA through pinned memory.
     prefetch
@@ -415,11 +421,15 @@ class CellLoader:
         self.n_batch = int(n_batch)
         if block_size is None:
             block_size = 512 if reader.on_disk else 1
+        if not shuffle:
+            blocks_per_buffer = max(1, math.ceil(4096 / block_size))
+        elif not reader.on_disk:  # in memory nothing is read per buffer: mix the whole share
+            blocks_per_buffer = math.ceil(len(self.indices) / block_size)
         self.sampler = BlockSampler(
             len(self.indices),
             batch_size,
             block_size,
-            blocks_per_buffer if shuffle else max(1, math.ceil(4096 / block_size)),
+            blocks_per_buffer,
             shuffle,
             seed,
             rank,
