@@ -473,11 +473,11 @@ def train_methods(
     key_suffix
         Appended to every ``obsm`` key (:func:`train_methods_seeds` uses ``"_seed{s}"``).
     n_jobs
-        Methods trained at once, each in its own worker process (joblib's ``loky`` backend)
-        with ``num_threads`` torch threads; ``1`` trains them one after the other in this
-        process. Every method is seeded on its own, so the embeddings do not depend on
-        ``n_jobs``; wall times do (methods then share the cores). Warnings raised in a worker
-        are re-issued here.
+        Methods trained at once, each in its own worker process (``concurrent.futures`` with
+        the ``spawn`` start method) with ``num_threads`` torch threads; ``1`` trains them one
+        after the other in this process. Every method is seeded on its own, so the embeddings
+        do not depend on ``n_jobs``; wall times do (methods then share the cores). Warnings
+        raised in a worker are re-issued here.
 
     Returns
     -------
@@ -572,7 +572,7 @@ _Task = tuple[str, int, dict[str, Any]]
 def _fit_task(adata, batch_key: str | None, task: _Task, num_threads: int | None):
     """Fit one ``(method, seed, options)`` task; returns it without the model, and its warnings.
 
-    Runs in this process or in a joblib worker. The model stays behind (it is not needed to
+    Runs in a worker process. The model stays behind (it is not needed to
     write the embedding, and scvi-tools models do not travel between processes cheaply).
     """
     name, seed, options = task
@@ -604,16 +604,19 @@ def _fit_tasks(
                 _without_model(fit_method(adata, name, batch_key, seed=seed, **options))
                 for name, seed, options in tqdm(tasks, disable=not progress, desc="methods")
             ]
-    from joblib import Parallel, delayed
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    jobs = Parallel(n_jobs=int(n_jobs), backend="loky", return_as="generator")(
-        delayed(_fit_task)(adata, batch_key, task, num_threads) for task in tasks
-    )
+    # "spawn": fresh interpreters (forking a process that holds torch threads is unsafe).
+    context = multiprocessing.get_context("spawn")
     results = []
-    for fitted, issued in tqdm(jobs, total=len(tasks), disable=not progress, desc="methods"):
-        for message, category, filename, lineno in issued:
-            warnings.warn_explicit(message, category, filename, lineno)
-        results.append(fitted)
+    with ProcessPoolExecutor(min(int(n_jobs), len(tasks)), mp_context=context) as pool:
+        futures = [pool.submit(_fit_task, adata, batch_key, task, num_threads) for task in tasks]
+        for future in tqdm(futures, disable=not progress, desc="methods"):
+            fitted, issued = future.result()
+            for message, category, filename, lineno in issued:
+                warnings.warn_explicit(message, category, filename, lineno)
+            results.append(fitted)
     return results
 
 
