@@ -27,15 +27,15 @@ Printed (scib-metrics, ``standard`` preset of ``qbm_lite.metrics``, unscaled):
 Budget: by default every VAE trains for scvi-tools' own default number of epochs for the data
 size (``qbm_lite.baselines.scvi_default_max_epochs``: 400 below 20,000 cells), the schedule the
 scvi-tools authors intend; ``--epochs N`` overrides it for all VAEs. Short budgets are not
-neutral: at 1,500 cells and 30 epochs (360 minibatch steps) every VAE, scVI included, left the
-three batches apart (iLISI 0.000 for all six), so its scores said nothing about its design.
+neutral: a VAE that has not finished its KL warm-up keeps the batch. At ``--epochs 100`` (2,000
+cells, 1,500 minibatch steps) the iLISI means over 3 seeds were QBM-VAE 0.756, uniform-prior VAE
+0.631, Gaussian VAE 0.533, AUTOZI 0.367, scVI 0.330 and LDVAE 0.000.
 
-Run: ``python benchmarks/integration_bench.py`` (2,000 cells, 400 epochs, 3 seeds: long on a
-CPU; not completed on the shared development machine) or ``--quick`` (1,500 cells, 30 epochs,
-light metrics, 3 seeds: measured 30 minutes at a load average of 18 on 2 shared cores; a
-smoke test of the protocol that cannot rank the methods). The same size with the standard
-metrics (``--cells 1500 --genes 1000 --hvg 500 --epochs 30``) took 45 minutes of wall time at a
-load average of 8-18, 5.9 minutes of CPU time.
+Run: ``python benchmarks/integration_bench.py`` (2,000 cells, 400 epochs, 3 seeds, all methods,
+``--jobs 2``: roughly 45 minutes of training on 2 cores; not completed on the development
+machine), ``--epochs 100`` (measured: 1,002 s of training and 174 s of metrics on 2 cores shared
+with a CI run, load average 3.6) or ``--quick`` (1,500 cells, 30 epochs, light metrics; a smoke
+test of the protocol that cannot rank the methods).
 ``--seeds 0,1,2,3,4`` for more seeds, ``--sampler cim`` for the simulated CIM as the QBM-VAE's
 negative-phase sampler.
 """
