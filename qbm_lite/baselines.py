@@ -81,6 +81,7 @@ __all__ = [
     "FittedMethod",
     "SeedRuns",
     "fit_method",
+    "protocol_prior_warmup",
     "scvi_default_max_epochs",
     "scvi_kl_warmup_epochs",
     "seed_key",
@@ -228,6 +229,12 @@ def _encoder_logits(model, adata) -> np.ndarray:
     return torch.cat(out).numpy().astype(np.float32)
 
 
+def protocol_prior_warmup(max_epochs: int) -> int:
+    """Prior warm-up the shared protocol gives the QBM-VAE: a quarter of the budget,
+    ``max_epochs // 4`` epochs (the model's own default depends on the number of cells)."""
+    return int(max_epochs) // 4
+
+
 def _train_qbmvae(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, Any]):
     from qbm_lite.vae import QBMVAE
 
@@ -241,7 +248,7 @@ def _train_qbmvae(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, A
             )
         train_kwargs["prior_warmup_epochs"] = opts["max_epochs"]
     elif name == "QBM-VAE":
-        train_kwargs.setdefault("prior_warmup_epochs", int(opts["max_epochs"]) // 4)
+        train_kwargs.setdefault("prior_warmup_epochs", protocol_prior_warmup(opts["max_epochs"]))
     model = QBMVAE(
         adata,
         layer=opts["layer"],
@@ -569,22 +576,21 @@ def _write_fitted(adata, fitted: FittedMethod, key_suffix: str) -> str:
 _Task = tuple[str, int, dict[str, Any]]
 
 
-def _fit_task(adata, batch_key: str | None, task: _Task, num_threads: int | None):
-    """Fit one ``(method, seed, options)`` task; returns it without the model, and its warnings.
-
-    Runs in a worker process. The model stays behind (it is not needed to
-    write the embedding, and scvi-tools models do not travel between processes cheaply).
-    """
+def _fit_one(adata, batch_key: str | None, task: _Task) -> FittedMethod:
+    """Fit one ``(method, seed, options)`` task and drop its model: only the embeddings are kept
+    (many models at once would fill memory, and scvi-tools models do not travel between
+    processes cheaply)."""
     name, seed, options = task
-    with warnings.catch_warnings(record=True) as caught, torch_threads(num_threads):
-        fitted = _without_model(fit_method(adata, name, batch_key, seed=seed, **options))
-    issued = [(w.message, w.category, w.filename, w.lineno) for w in caught]
-    return fitted, issued
-
-
-def _without_model(fitted: FittedMethod) -> FittedMethod:
-    fitted.model = None  # only the embeddings are kept; many models at once would fill memory
+    fitted = fit_method(adata, name, batch_key, seed=seed, **options)
+    fitted.model = None
     return fitted
+
+
+def _fit_task(adata, batch_key: str | None, task: _Task, num_threads: int | None):
+    """:func:`_fit_one` in a worker process; returns the result and the warnings it raised."""
+    with warnings.catch_warnings(record=True) as caught, torch_threads(num_threads):
+        fitted = _fit_one(adata, batch_key, task)
+    return fitted, [(w.message, w.category, w.filename, w.lineno) for w in caught]
 
 
 def _fit_tasks(
@@ -601,8 +607,8 @@ def _fit_tasks(
     if int(n_jobs) == 1:
         with torch_threads(num_threads):
             return [
-                _without_model(fit_method(adata, name, batch_key, seed=seed, **options))
-                for name, seed, options in tqdm(tasks, disable=not progress, desc="methods")
+                _fit_one(adata, batch_key, task)
+                for task in tqdm(tasks, disable=not progress, desc="methods")
             ]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -134,8 +134,10 @@ def _qbmvae_embedder(
     likelihood = kwargs.pop("likelihood", "nb")
     if uniform:
         train_kwargs["prior_warmup_epochs"] = max_epochs
-    elif prior == "boltzmann":  # the protocol of train_methods: a quarter of the budget
-        train_kwargs.setdefault("prior_warmup_epochs", max_epochs // 4)
+    elif prior == "boltzmann":  # the protocol of train_methods
+        from qbm_lite.baselines import protocol_prior_warmup
+
+        train_kwargs.setdefault("prior_warmup_epochs", protocol_prior_warmup(max_epochs))
     if kwargs.get("encode_covariates", False):
         raise InputError(
             "reference mapping of a QBMVAE that encodes covariates needs the new batch's "
