@@ -31,7 +31,11 @@ name                       ``obsm`` key            what it is
   Override with ``method_kwargs={"scVI": {"train": {"plan_kwargs": {...}}}}``.
 - **Harmony**: the standard recipe, harmonypy's defaults on the first ``n_pcs`` principal
   components of log-normalized ``X`` (scanpy's ``sc.external.pp.harmony_integrate`` does the
-  same).
+  same). Harmony regresses the batch out within each of its soft clusters; where the batches do
+  not overlap at all in PCA space, every cluster holds one batch and it corrects nothing. Its
+  settings record ``relative_change`` (of the PCs, Frobenius norm) and ``batch_purity``
+  (:func:`harmony_cluster_purity`), and a ``UserWarning`` says so when the change is below
+  :data:`HARMONY_NO_CORRECTION`; the result is kept as Harmony returned it.
 - **Scanorama**: ``scanorama.integrate`` on each batch's log-normalized ``X`` with its defaults
   (100 dimensions, 20 neighbours), as in the scIB benchmark (Luecken et al., 2022).
 - **Uniform-prior VAE**: the *same* discrete VAE as the QBM-VAE (same networks, relaxation,
@@ -76,11 +80,13 @@ from qbm_lite.config import torch_threads
 
 __all__ = [
     "DISCRETE_METHODS",
+    "HARMONY_NO_CORRECTION",
     "METHODS",
     "SCVI_METHODS",
     "FittedMethod",
     "SeedRuns",
     "fit_method",
+    "harmony_cluster_purity",
     "protocol_prior_warmup",
     "scvi_default_max_epochs",
     "scvi_kl_warmup_epochs",
@@ -298,7 +304,53 @@ def _train_harmony(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, 
     Z = np.asarray(ho.Z_corr, dtype=np.float32)
     if Z.shape != pcs.shape:  # harmonypy < 0.1 returned (n_pcs, n_cells)
         Z = Z.T
-    return Z, {"n_pcs": pcs.shape[1]}, ho, {}
+    change = float(np.linalg.norm(Z - pcs) / max(np.linalg.norm(pcs), 1e-12))
+    purity = harmony_cluster_purity(ho, meta["batch"].to_numpy())
+    if change < HARMONY_NO_CORRECTION:
+        warnings.warn(
+            f"Harmony corrected nothing (relative change of the PCs {change:.1e}): each of its "
+            f"soft clusters holds essentially one batch (median batch purity {purity:.3f}), so "
+            "its per-cluster regression has no batch effect left to remove. The batches do not "
+            "overlap in PCA space at harmonypy's kernel width sigma=0.1; its embedding equals "
+            "PCA's. That is Harmony's result on these data, kept as it is; to try a wider "
+            "kernel, pass method_kwargs={'Harmony': {'sigma': 0.5}}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    settings = {"n_pcs": pcs.shape[1], "relative_change": round(change, 4), "batch_purity": purity}
+    return Z, settings, ho, {}
+
+
+#: Below this relative change of the PCs (Frobenius norm), Harmony counts as having done nothing.
+HARMONY_NO_CORRECTION = 1e-3
+
+
+def harmony_cluster_purity(ho, batch: np.ndarray) -> float:
+    """Median over Harmony's soft clusters of the largest batch's share of the cluster.
+
+    Parameters
+    ----------
+    ho
+        harmonypy's result (``harmonypy.run_harmony``), whose ``R`` holds the soft cluster
+        assignments, shape ``(n_cells, n_clusters)`` (``(n_clusters, n_cells)`` before
+        harmonypy 2).
+    batch
+        Batch label per cell, shape ``(n_cells,)``.
+
+    Returns
+    -------
+    float
+        In ``[1 / n_batches, 1]``: 1 when every cluster holds one batch only. Harmony regresses
+        the batch out *within* each cluster (Korsunsky et al., 2019), so at purity 1 it has
+        nothing to correct.
+    """
+    R = np.asarray(ho.R, dtype=np.float64)
+    if R.shape[0] != len(batch):
+        R = R.T
+    codes, _ = pd.factorize(pd.Series(batch))
+    counts = R.T @ np.eye(codes.max() + 1)[codes]  # (n_clusters, n_batches), soft cell counts
+    share = counts.max(axis=1) / np.maximum(counts.sum(axis=1), 1e-12)
+    return round(float(np.median(share)), 3)
 
 
 def _train_scanorama(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, Any]):

@@ -3,6 +3,8 @@ Harmony and Scanorama against a known batch effect, and seeds."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -154,6 +156,38 @@ def test_harmony_and_scanorama_remove_a_known_batch_effect(batchy, method) -> No
     assert mix_after > mix_before + 0.3  # ... and the method mixes them
     assert pure_after > 0.9 and pure_after > pure_before - 0.05  # cell types stay apart
     assert adata.uns["train_methods"][method] > 0
+
+
+def test_harmony_says_when_it_corrects_nothing() -> None:
+    """Batches far apart in PCA space: Harmony's soft clusters are single-batch, its
+    per-cluster regression removes nothing, and the wrapper says so instead of returning PCA
+    silently; a wider kernel (the suggested fix) then does correct."""
+    pytest.importorskip("harmonypy")
+    raw = data.simulate(500, 300, 3, 4, batch_strength=2.0, library_shift=0.5, seed=0)
+    adata = data.prepare(raw, n_top_genes=150, batch_key="batch")
+    with pytest.warns(UserWarning, match="Harmony corrected nothing"):
+        baselines.train_methods(adata, ["PCA", "Harmony"], "batch", n_pcs=20)
+    np.testing.assert_allclose(adata.obsm["X_harmony"], adata.obsm["X_pca"], atol=1e-5)
+    settings = adata.uns["train_methods_settings"]["Harmony"]
+    assert settings["batch_purity"] > 0.99 and settings["relative_change"] < 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        baselines.train_methods(
+            adata, ["Harmony"], "batch", n_pcs=20, key_suffix="_wide",
+            method_kwargs={"Harmony": {"sigma": 0.5}},
+        )  # fmt: skip
+    wide = adata.uns["train_methods_settings"]["Harmony"]
+    assert wide["relative_change"] > 0.01 and wide["batch_purity"] < 0.9
+
+
+def test_harmony_cluster_purity_on_a_known_assignment() -> None:
+    class Result:  # two hard clusters: one pure, one split 3:1 between two batches
+        R = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [0, 1]], dtype=float)
+
+    batch = np.array(["a", "a", "a", "b", "b", "b"])
+    assert baselines.harmony_cluster_purity(Result(), batch) == pytest.approx((1.0 + 0.75) / 2)
+    Result.R = Result.R.T  # harmonypy < 2 stored (n_clusters, n_cells)
+    assert baselines.harmony_cluster_purity(Result(), batch) == pytest.approx(0.875)
 
 
 def test_seeds_reproduce_and_differ(prepared) -> None:
