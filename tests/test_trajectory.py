@@ -265,3 +265,42 @@ def test_bad_input(branching):
         trajectory_conservation(
             adata, "X_pca", "pseudotime", label_key="cell_type", outside="ignore"
         )
+
+
+def test_knn_graph_reaches_scanpy_as_a_sparse_matrix():
+    """pynndescent 0.7 returns a ``csr_array``, which scanpy 1.11 cannot read; through
+    ``SparseMatrixOutput`` the same transformer's graph reaches scanpy and gives scanpy's own
+    exact graph (a brute-force transformer returning ``csr_array`` stands in for pynndescent,
+    whose compilation takes a minute)."""
+    import scipy.sparse as sp
+    from sklearn.neighbors import KNeighborsTransformer
+
+    from qbm_lite.metrics.trajectory import SparseMatrixOutput, _approximate_knn
+
+    class ArrayOutput(KNeighborsTransformer):
+        def fit_transform(self, X, y=None):  # noqa: N803
+            return sp.csr_array(super().fit_transform(X, y))
+
+    X = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
+    exact = sc.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(300)]))
+    exact.obsm["X"] = X
+    sc.pp.neighbors(exact, use_rep="X", n_neighbors=10)  # scanpy's exact default below 8192
+    wrapped = exact.copy()
+    transformer = SparseMatrixOutput(ArrayOutput(n_neighbors=10, algorithm="brute"))
+    sc.pp.neighbors(wrapped, use_rep="X", n_neighbors=10, transformer=transformer)
+    np.testing.assert_allclose(
+        wrapped.obsp["connectivities"].toarray(), exact.obsp["connectivities"].toarray(), atol=1e-6
+    )
+    # scanpy keeps a transformer's whole distance graph (here one neighbour more per row than
+    # its exact default keeps); the neighbours both keep are the same, at the same distances.
+    a, b = exact.obsp["distances"].toarray(), wrapped.obsp["distances"].toarray()
+    assert np.all(b[a > 0] > 0)
+    np.testing.assert_allclose(b[a > 0], a[a > 0], rtol=1e-5)
+    assert transformer.get_params()["n_neighbors"] == 10
+    # Below scanpy's switch to approximate neighbours nothing is wrapped; from it on the
+    # transformer carries scanpy's pynndescent settings.
+    assert _approximate_knn(8191, 15, 0) is None
+    pytest.importorskip("pynndescent")
+    big = _approximate_knn(10_000, 15, 0)
+    params = big.get_params()
+    assert params["n_neighbors"] == 15 and params["n_trees"] == 10 and params["n_iters"] == 13

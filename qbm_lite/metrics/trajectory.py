@@ -84,12 +84,21 @@ def _empty_adata(n_cells: int):
     return ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(n_cells)]))
 
 
+#: From this many cells on, ``scanpy.pp.neighbors`` (1.11) finds approximate neighbours with
+#: pynndescent instead of exact ones (its ``_handle_transformer``).
+SCANPY_APPROXIMATE_FROM = 8192
+
+
 def knn_connectivities(
     X: np.ndarray, n_neighbors: int = 15, seed: int = 0
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """UMAP-style kNN graph of ``X`` ``(n_cells, n_dims)`` (``scanpy.pp.neighbors``).
 
-    Returns ``(connectivities, distances)``, both ``(n_cells, n_cells)`` sparse.
+    Returns ``(connectivities, distances)``, both ``(n_cells, n_cells)`` sparse. Below
+    :data:`SCANPY_APPROXIMATE_FROM` cells the neighbours are exact (scanpy's brute-force
+    default); from there on they are scanpy's default approximate ones (pynndescent with UMAP's
+    ``n_trees`` and ``n_iters``), handed to scanpy as a scipy sparse *matrix*: pynndescent 0.7
+    returns a ``csr_array``, on which scanpy 1.11 fails (``csr_array`` has no ``getnnz``).
     """
     import scanpy as sc
 
@@ -97,8 +106,61 @@ def knn_connectivities(
         raise InputError(f"n_neighbors must be in [2, n_cells={X.shape[0]}); got {n_neighbors}.")
     tmp = _empty_adata(X.shape[0])
     tmp.obsm["X_emb"] = np.asarray(X, dtype=np.float32)
-    sc.pp.neighbors(tmp, use_rep="X_emb", n_neighbors=n_neighbors, random_state=seed)
+    transformer = _approximate_knn(X.shape[0], n_neighbors, seed)
+    sc.pp.neighbors(
+        tmp, use_rep="X_emb", n_neighbors=n_neighbors, random_state=seed, transformer=transformer
+    )
     return tmp.obsp["connectivities"].tocsr(), tmp.obsp["distances"].tocsr()
+
+
+def _approximate_knn(n_cells: int, n_neighbors: int, seed: int) -> SparseMatrixOutput | None:
+    """scanpy's default pynndescent transformer for ``n_cells``, returning a sparse matrix.
+
+    ``None`` below :data:`SCANPY_APPROXIMATE_FROM` cells, where scanpy's own exact default
+    applies. The settings are scanpy 1.11's (``scanpy.neighbors.Neighbors._handle_transformer``,
+    after UMAP's ``nearest_neighbors``), so the neighbours are the ones scanpy would find.
+    """
+    if n_cells < SCANPY_APPROXIMATE_FROM:
+        return None
+    import scanpy as sc
+    from pynndescent import PyNNDescentTransformer
+
+    return SparseMatrixOutput(
+        PyNNDescentTransformer(
+            n_neighbors=n_neighbors,
+            metric="euclidean",
+            metric_kwds={},
+            random_state=seed,
+            n_jobs=sc.settings.n_jobs,
+            n_trees=min(64, 5 + round(n_cells**0.5 / 20.0)),
+            n_iters=max(5, round(np.log2(n_cells))),
+        )
+    )
+
+
+class SparseMatrixOutput:
+    """A kNN transformer (scikit-learn API) whose graphs come out as ``scipy.sparse.csr_matrix``.
+
+    scanpy 1.11 reads a transformer's distance graph with ``getnnz(axis=1)``, which scipy's
+    ``csr_array`` (what pynndescent 0.7 returns) does not have; wrapped, the same graph arrives
+    as a ``csr_matrix``. Everything else is the wrapped transformer's.
+    """
+
+    def __init__(self, transformer) -> None:  # noqa: ANN001 (any sklearn KNN transformer)
+        self.transformer = transformer
+
+    def get_params(self, deep: bool = True) -> dict:
+        return self.transformer.get_params(deep=deep)
+
+    def fit(self, X, y=None) -> SparseMatrixOutput:  # noqa: ANN001, N803
+        self.transformer.fit(X, y)
+        return self
+
+    def transform(self, X) -> sp.csr_matrix:  # noqa: ANN001, N803
+        return sp.csr_matrix(self.transformer.transform(X))
+
+    def fit_transform(self, X, y=None) -> sp.csr_matrix:  # noqa: ANN001, N803
+        return sp.csr_matrix(self.transformer.fit_transform(X, y))
 
 
 def largest_component(connectivities: sp.spmatrix) -> np.ndarray:
