@@ -290,6 +290,10 @@ def _train_pca(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, Any]
     return Z, {"n_pcs": Z.shape[1]}, None, {}
 
 
+#: Below this relative change of the PCs (Frobenius norm), Harmony counts as having done nothing.
+HARMONY_NO_CORRECTION = 1e-3
+
+
 def _train_harmony(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, Any]):
     try:
         import harmonypy
@@ -307,22 +311,19 @@ def _train_harmony(name: str, adata, opts: dict[str, Any], kwargs: Mapping[str, 
     change = float(np.linalg.norm(Z - pcs) / max(np.linalg.norm(pcs), 1e-12))
     purity = harmony_cluster_purity(ho, meta["batch"].to_numpy())
     if change < HARMONY_NO_CORRECTION:
+        sigma = kwargs.get("sigma", 0.1)
         warnings.warn(
             f"Harmony corrected nothing (relative change of the PCs {change:.1e}): each of its "
             f"soft clusters holds essentially one batch (median batch purity {purity:.3f}), so "
             "its per-cluster regression has no batch effect left to remove. The batches do not "
-            "overlap in PCA space at harmonypy's kernel width sigma=0.1; its embedding equals "
-            "PCA's. That is Harmony's result on these data, kept as it is; to try a wider "
+            f"overlap in PCA space at harmonypy's kernel width sigma={sigma}; its embedding "
+            "equals PCA's. That is Harmony's result on these data, kept as it is; to try a wider "
             "kernel, pass method_kwargs={'Harmony': {'sigma': 0.5}}.",
             UserWarning,
             stacklevel=2,
         )
     settings = {"n_pcs": pcs.shape[1], "relative_change": round(change, 4), "batch_purity": purity}
     return Z, settings, ho, {}
-
-
-#: Below this relative change of the PCs (Frobenius norm), Harmony counts as having done nothing.
-HARMONY_NO_CORRECTION = 1e-3
 
 
 def harmony_cluster_purity(ho, batch: np.ndarray) -> float:

@@ -139,11 +139,12 @@ def _approximate_knn(n_cells: int, n_neighbors: int, seed: int) -> SparseMatrixO
 
 
 class SparseMatrixOutput:
-    """A kNN transformer (scikit-learn API) whose graphs come out as ``scipy.sparse.csr_matrix``.
+    """A kNN transformer whose graph comes out as a ``scipy.sparse.csr_matrix``.
 
     scanpy 1.11 reads a transformer's distance graph with ``getnnz(axis=1)``, which scipy's
     ``csr_array`` (what pynndescent 0.7 returns) does not have; wrapped, the same graph arrives
-    as a ``csr_matrix``. Everything else is the wrapped transformer's.
+    as a ``csr_matrix``. It offers what ``scanpy.pp.neighbors`` calls on a transformer
+    (``get_params`` and ``fit_transform``), both passed on to the wrapped one.
     """
 
     def __init__(self, transformer) -> None:  # noqa: ANN001 (any sklearn KNN transformer)
@@ -151,13 +152,6 @@ class SparseMatrixOutput:
 
     def get_params(self, deep: bool = True) -> dict:
         return self.transformer.get_params(deep=deep)
-
-    def fit(self, X, y=None) -> SparseMatrixOutput:  # noqa: ANN001, N803
-        self.transformer.fit(X, y)
-        return self
-
-    def transform(self, X) -> sp.csr_matrix:  # noqa: ANN001, N803
-        return sp.csr_matrix(self.transformer.transform(X))
 
     def fit_transform(self, X, y=None) -> sp.csr_matrix:  # noqa: ANN001, N803
         return sp.csr_matrix(self.transformer.fit_transform(X, y))
