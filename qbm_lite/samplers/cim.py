@@ -3,12 +3,15 @@
 Two uses, one sampler (see :class:`SimulatedCIMSampler`):
 
 - optimize (``beta=None``): the amplitudes bifurcate under a ramped pump into a low-energy
-  configuration. The default dynamics is ballistic simulated bifurcation (Goto et al. 2021),
-  the fastest to reach simulated annealing's energies in our benchmark; the measurement-feedback
+  configuration. The default dynamics (``"auto"``) is simulated bifurcation (Goto et al. 2021):
+  ballistic (bSB) on dense couplings, the fastest to reach simulated annealing's energies in our
+  dense benchmark, and discrete (dSB) on sparse ones, where bSB's median cut levels off below
+  annealing's and dSB's keeps improving with more steps; the measurement-feedback
   CIM with chaotic amplitude control (Leleu et al. 2021) or amplitude-heterogeneity correction
   (Leleu et al. 2019), and discrete simulated bifurcation, are selectable. Every read ends with
   a steepest single-spin-flip descent, so each returned state is at least a local minimum.
-  Sparse couplings (below :data:`SPARSE_DENSITY`) run as a torch sparse CSR matrix.
+  Sparse couplings (below :data:`SPARSE_DENSITY`) run as a sparse CSR matrix, on the CPU through a
+  compiled kernel (:mod:`qbm_lite.samplers.sb_kernel`) for simulated bifurcation.
 - sample (``beta=b``): the noisy measurement-feedback CIM held above threshold relaxes towards
   ``exp(-2 V(x) / σ²)``, whose sign distribution is approximately Boltzmann at an inverse
   temperature set by the feedback gain. The map from the machine's settings to that effective
@@ -66,8 +69,8 @@ __all__ = [  # DEFAULT_CALIBRATION_PATH is importable but not listed: its value 
     "spin_glass",
 ]
 
-Dynamics = Literal["bsb", "dsb", "cac", "ahc"]
-DYNAMICS: tuple[str, ...] = ("bsb", "dsb", "cac", "ahc")
+Dynamics = Literal["auto", "bsb", "dsb", "cac", "ahc"]
+DYNAMICS: tuple[str, ...] = ("auto", "bsb", "dsb", "cac", "ahc")
 
 
 def default_num_steps(n: int, dynamics: Dynamics = "bsb") -> int:
@@ -76,10 +79,24 @@ def default_num_steps(n: int, dynamics: Dynamics = "bsb") -> int:
     Measured with ``benchmarks/sampler_bench.py`` (32 reads): on dense SK instances with ±1/sqrt(n)
     couplings ballistic SB at 200 steps reaches the median energy of dwave-samplers' annealing
     with 1,000 sweeps at n = 500 (and 100 steps reach its 300-sweep median). On sparse Gset-like
-    graphs (n = 800-2,000, 1 % random or toroidal) the same default stays 0.1-1 % below that
-    annealing's median cut, and longer runs do not close the gap; there dSB with a few thousand
-    steps comes closer. The amplitude-control and dSB dynamics get longer runs (5x and 2x).
+    graphs (n = 800-2,000, 1 % random or toroidal) bSB's median cut levels off 0.1-1 % below that
+    annealing's however long it runs, so ``"auto"`` runs dSB there, with twice the steps: its
+    default (446-706 steps) stays 0.2-0.4 % below annealing's median cut, and it reaches that
+    median with 800-1,600 steps on the 800-node graphs and the 2,000-node torus and with 6,400 on
+    the random graphs of 1,000 and 2,000 nodes. The amplitude-control and dSB dynamics get longer
+    runs (5x and 2x).
+
+    Raises
+    ------
+    ValueError
+        For an unknown dynamics or ``"auto"``, which depends on the couplings (resolve it with
+        :meth:`SimulatedCIMSampler.optimizer_dynamics`).
     """
+    if dynamics not in DYNAMICS or dynamics == "auto":
+        raise ValueError(
+            f"dynamics must be one of {DYNAMICS[1:]} (resolve 'auto' with "
+            f"SimulatedCIMSampler.optimizer_dynamics first); got {dynamics!r}."
+        )
     base = int(min(max(250.0 * math.sqrt(max(n, 1) / 1000.0), 200), 1000))
     return {"bsb": base, "dsb": 2 * base, "cac": 5 * base, "ahc": 5 * base}[dynamics]
 
@@ -107,10 +124,11 @@ class SimulatedCIMSampler(TorchDimodSampler):
     Parameters
     ----------
     dynamics
-        Optimizer dynamics: ``"bsb"`` (ballistic simulated bifurcation, default), ``"dsb"``
-        (discrete SB), ``"cac"`` (chaotic amplitude control, Leleu et al. 2021: the target
-        amplitude is modulated by the energy) or ``"ahc"`` (amplitude-heterogeneity correction,
-        Leleu et al. 2019).
+        Optimizer dynamics: ``"auto"`` (default: ``"dsb"`` when the couplings run as a sparse
+        matrix, see :data:`SPARSE_DENSITY`, else ``"bsb"``; :meth:`optimizer_dynamics` says which),
+        ``"bsb"`` (ballistic simulated bifurcation), ``"dsb"`` (discrete SB), ``"cac"`` (chaotic
+        amplitude control, Leleu et al. 2021: the target amplitude is modulated by the energy) or
+        ``"ahc"`` (amplitude-heterogeneity correction, Leleu et al. 2019).
     num_steps
         Optimization steps; ``None`` scales with ``n`` (:func:`default_num_steps`).
     pump
@@ -159,7 +177,7 @@ class SimulatedCIMSampler(TorchDimodSampler):
 
     def __init__(
         self,
-        dynamics: Dynamics = "bsb",
+        dynamics: Dynamics = "auto",
         num_steps: int | None = None,
         *,
         pump: float = 2.0,
@@ -295,10 +313,28 @@ class SimulatedCIMSampler(TorchDimodSampler):
                 generator=gen,
             )
         spins = spins.cpu().numpy().astype(np.int8)
-        info = {"beta": beta, "dynamics": self.dynamics if beta is None else "langevin"}
+        info = {
+            "beta": beta,
+            "dynamics": self.optimizer_dynamics(J) if beta is None else "langevin",
+        }
         if bqm.vartype is dimod.BINARY:
             spins = (spins + 1) // 2
         return dimod.SampleSet.from_samples_bqm((spins, labels), bqm, info=info)
+
+    def optimizer_dynamics(self, J: torch.Tensor) -> str:
+        """The dynamics the optimizer runs on couplings ``J`` (resolves ``"auto"``).
+
+        ``"auto"`` is discrete simulated bifurcation where ``J`` runs as a sparse CSR matrix
+        (:func:`optimizer_couplings`) and ballistic SB where it runs dense. Measured with
+        ``benchmarks/sampler_bench.py`` (32 reads): on Gset-like sparse graphs bSB's median cut
+        levels off below that of dwave-samplers' annealing with 1,000 sweeps while dSB's keeps
+        improving with more steps; on dense SK instances bSB reaches annealing's medians in
+        fewer steps.
+        """
+        if self.dynamics != "auto":
+            return self.dynamics
+        J = optimizer_couplings(J) if J.layout != torch.sparse_csr else J
+        return "dsb" if J.layout == torch.sparse_csr else "bsb"
 
     # --- torch fast path ------------------------------------------------------------------
     def _generator(self, device: torch.device) -> torch.Generator:
@@ -358,23 +394,24 @@ class SimulatedCIMSampler(TorchDimodSampler):
         check_problem(h, J, num_reads, None)
         _check_symmetric(J)
         n = h.shape[0]
-        steps = num_steps or self.num_steps or default_num_steps(n, self.dynamics)
+        h32, J32 = _as_float32(h), optimizer_couplings(_as_float32(J))
+        dynamics = self.optimizer_dynamics(J32)
+        steps = num_steps or self.num_steps or default_num_steps(n, dynamics)
         if int(steps) < 1:
             raise ValueError(f"num_steps must be a positive integer; got {steps}.")
         steps = int(steps)
         gen = generator or self._generator(h.device)
-        h32, J32 = _as_float32(h), optimizer_couplings(_as_float32(J))
         rho = _spectral_norm(J32)  # 0 for a problem without couplings
         scale = _problem_scale(h32, J32)
-        callback, bar = self._progress_callback(steps, f"CIM ({self.dynamics})")
+        callback, bar = self._progress_callback(steps, f"CIM ({dynamics})")
         shape = (int(num_reads), n)
         kw = {"device": h.device, "dtype": torch.float32, "generator": gen}
         with small_problem_threads(n):
-            if self.dynamics in ("bsb", "dsb"):
+            if dynamics in ("bsb", "dsb"):
                 traj = self._bifurcate(
-                    h32, J32, shape, kw, steps, scale, rho, record_every, callback
+                    h32, J32, shape, kw, steps, scale, rho, record_every, callback, dynamics
                 )
-            elif self.dynamics == "cac":
+            elif dynamics == "cac":
                 traj = chaotic_amplitude_control(
                     1e-3 * torch.randn(shape, **kw),
                     scale * h32,
@@ -406,7 +443,7 @@ class SimulatedCIMSampler(TorchDimodSampler):
             bar.close()
         return traj
 
-    def _bifurcate(self, h32, J32, shape, kw, steps, scale, rho, record_every, callback):
+    def _bifurcate(self, h32, J32, shape, kw, steps, scale, rho, record_every, callback, dynamics):
         """Ballistic or discrete simulated bifurcation with a step size that stays stable."""
         x = 0.2 * torch.rand(shape, **kw) - 0.1
         y = 0.2 * torch.rand(shape, **kw) - 0.1
@@ -415,8 +452,8 @@ class SimulatedCIMSampler(TorchDimodSampler):
         # proportionally more of them (at most 4x).
         # bSB: 1.25 on dense SK instances; 1.0 on sparse graphs (Gset-like random graphs and
         # toroidal grids, n = 800: median cut higher by 0.1-1 % at 300 steps). dSB: 1.0.
-        dt = 1.25 if self.dynamics == "bsb" and J32.layout == torch.strided else 1.0
-        c0 = 0.5 * scale if self.dynamics == "bsb" else _bounded_gain(0.5 * scale, rho)
+        dt = 1.25 if dynamics == "bsb" and J32.layout == torch.strided else 1.0
+        c0 = 0.5 * scale if dynamics == "bsb" else _bounded_gain(0.5 * scale, rho)
         dt_stable = 1.8 / math.sqrt(c0 * rho + 1.0)
         if dt_stable < dt:
             steps = int(math.ceil(steps * min(dt / dt_stable, 4.0)))
@@ -429,7 +466,7 @@ class SimulatedCIMSampler(TorchDimodSampler):
             steps,
             c0=c0,
             dt=dt,
-            discrete=self.dynamics == "dsb",
+            discrete=dynamics == "dsb",
             record_every=record_every,
             callback=callback,
         )

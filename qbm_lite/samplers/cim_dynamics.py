@@ -35,6 +35,7 @@ from typing import Literal
 import torch
 
 from qbm_lite.config import torch_threads
+from qbm_lite.samplers.sb_kernel import compiled_sb_available, sb_steps_csr
 
 __all__ = [
     "CIMTrajectory",
@@ -402,6 +403,7 @@ def simulated_bifurcation(
     a0: float = 1.0,
     record_every: int | None = None,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    backend: Literal["auto", "torch", "compiled"] = "auto",
 ) -> CIMTrajectory:
     """Ballistic (``discrete=False``) or discrete (``discrete=True``) simulated bifurcation.
 
@@ -431,14 +433,37 @@ def simulated_bifurcation(
         Final bifurcation parameter.
     record_every, callback
         As in :func:`cim_langevin`.
+    backend
+        ``"torch"``: a loop of torch operations (any device, dense or sparse ``J``).
+        ``"compiled"``: the fused numba kernel of :mod:`qbm_lite.samplers.sb_kernel` (CPU,
+        float32, sparse CSR ``J``; the same steps, 1.3-4.9x faster per step on Gset-like graphs).
+        ``"auto"`` (default): the compiled kernel where it applies and torch runs on one thread
+        (the kernel is single-threaded), else torch.
 
     Returns
     -------
     CIMTrajectory
         The final positions and any recorded snapshots.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``backend``, or ``"compiled"`` on a problem the kernel does not run.
     """
+    if backend not in ("auto", "torch", "compiled"):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'compiled'; got {backend!r}.")
+    usable = compiled_sb_available(x, J)
+    if backend == "compiled" and not usable:
+        raise ValueError(
+            "backend='compiled' needs float32 CPU tensors and sparse CSR couplings (and numba); "
+            "use backend='torch' or 'auto'."
+        )
     record, result = _recorder(record_every)
     record(0, x, False)
+    if backend == "compiled" or (backend == "auto" and usable and torch.get_num_threads() == 1):
+        return _bifurcate_compiled(
+            x, y, h, J, num_steps, c0, dt, discrete, a0, record_every, callback, record, result
+        )
     # Work on (n, reads) copies with in-place updates: J @ X on a contiguous X is the fast
     # layout for both BLAS and torch's sparse CSR product, and in-place steps avoid
     # allocations; both measured about 2x faster per step on sparse graphs (n = 800, 1 %).
@@ -455,6 +480,36 @@ def simulated_bifurcation(
             inside = X.abs() <= 1.0
             X.clamp_(-1.0, 1.0)  # sign(x) wherever |x| > 1
             Y.mul_(inside)  # y = 0 at the walls
+            if record_every:
+                record(t + 1, X.T, t == num_steps - 1)
+            if callback is not None:
+                callback(t, X.T)
+    return result(X.T.contiguous())
+
+
+def _bifurcate_compiled(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    h: torch.Tensor,
+    J: torch.Tensor,
+    num_steps: int,
+    c0: float,
+    dt: float,
+    discrete: bool,
+    a0: float,
+    record_every: int | None,
+    callback: Callable[[int, torch.Tensor], None] | None,
+    record: Callable[[int, torch.Tensor, bool], None],
+    result: Callable[[torch.Tensor], CIMTrajectory],
+) -> CIMTrajectory:
+    """:func:`simulated_bifurcation` through the compiled kernel, step by step when observed."""
+    X, Y = x.detach().T.contiguous().clone(), y.detach().T.contiguous().clone()
+    kw = {"c0": c0, "dt": dt, "a0": a0, "discrete": discrete}
+    if not record_every and callback is None:
+        sb_steps_csr(X, Y, J, h, 0, num_steps, num_steps, **kw)
+    else:
+        for t in range(num_steps):
+            sb_steps_csr(X, Y, J, h, t, t + 1, num_steps, **kw)
             if record_every:
                 record(t + 1, X.T, t == num_steps - 1)
             if callback is not None:
