@@ -33,13 +33,17 @@ compiled CSR kernel (``backend="torch"`` and ``"compiled"`` of ``simulated_bifur
 state, same steps), both on one thread.
 
 Measured (2026-11-30, shared 2-core machine, one thread per solver): ``--section sparse`` in about
-20 s. Over three runs SA-1,000's median cut was reached 12-24x faster than SA on the 800-node torus,
-8-11x on G(800, 1 %), 7.5-10x on the 2,000-node torus, and only 1.5-2x and 1.1-1.4x on G(1,000,
-1 %) and G(2,000, 1 %), where it took 6,400 steps: the goal holds on the first family only, and
-near it on the next two. The best cut of the CIM's runs was within 0.3 % of SA's on every family;
-the compiled kernel ran 1.3-4.9x faster per step than the torch loop. ``--section dense`` in 244
-s: SA-1,000's median reached 63x, 154x and 80x faster at n = 500, 1,000, 2,000, not reached at
-n = 100 (as before the kernel, which dense problems do not use).
+20 s. Over three runs SA-1,000's median cut was reached 12-24x faster than SA on the 800-node torus
+(800 steps), 8-11x on G(800, 1 %) and 7.5-10x on the 2,000-node torus (1,600 steps), and only
+1.5-2x and 1.1-1.4x on G(1,000, 1 %) and G(2,000, 1 %) (6,400 steps), where the ladder totals
+(1.0-1.5 s and 4.9-5.3 s) exceeded SA's time (0.8-1.1 s and 2.7-3.0 s): the goal holds on the
+first family only, and near it on the next two. SA-100's and SA-300's medians were reached
+1.1-15x faster on every family. The defaults (dSB, 446-706 steps) ended 0.2-0.4 % below SA-1,000's
+median cut, and the best cut of the CIM's runs was within 0.3 % of SA's best on every family. The
+compiled kernel ran 2.9-4.9x faster per step than the torch loop on the grids and G(800, 1 %),
+2.1-2.9x on G(1,000, 1 %) and 1.3-1.6x on G(2,000, 1 %), with identical trajectories. ``--section
+dense`` in 244 s: SA-1,000's median reached 63x, 154x and 80x faster at n = 500, 1,000, 2,000, not
+reached at n = 100 (dense problems do not use the kernel).
 
 Sampling (β = 1, 100,000 reads): total-variation distance to the exact Boltzmann distribution of
 the pure CIM, the corrected CIM (its default Metropolis sweeps), Metropolis from random states with

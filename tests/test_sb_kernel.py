@@ -79,14 +79,46 @@ def test_compiled_kernel_records_and_calls_back_like_the_torch_loop():
     assert seen["compiled"] == seen["torch"] == list(range(12))
 
 
-def test_compiled_kernel_leaves_its_inputs_alone():
+@pytest.mark.parametrize("backend", ["torch", "compiled"])
+def test_both_backends_leave_their_inputs_alone(backend):
     h, J = gset_random_graph(60, 0.1, seed=3).to_torch()
     J = optimizer_couplings(J.float())
-    for reads in (1, 4):
+    for reads in (1, 4):  # one read: (1, n).T is already contiguous, a view of the input
         x0, y0 = torch.full((reads, 60), 0.05), torch.full((reads, 60), -0.01)
         x_copy, y_copy = x0.clone(), y0.clone()
-        simulated_bifurcation(x0, y0, h.float(), J, 10, c0=0.3, backend="compiled")
+        out = simulated_bifurcation(x0, y0, h.float(), J, 10, c0=0.3, backend=backend)
+        assert not torch.equal(out.x, x0)  # it moved
         assert torch.equal(x0, x_copy) and torch.equal(y0, y_copy)
+
+
+def test_compiled_kernel_in_pieces_equals_one_call_and_handles_edge_cases():
+    """Steps run one call at a time equal one call; zero amplitudes, int32 indices, a0 != 1."""
+    h, J = gset_random_graph(100, 0.06, seed=8).to_torch()
+    J = optimizer_couplings(J.float())
+    J32 = torch.sparse_csr_tensor(
+        J.crow_indices().int(),
+        J.col_indices().int(),
+        J.values(),
+        size=J.shape,
+        check_invariants=True,
+    )
+    gen = torch.Generator().manual_seed(1)
+    X0 = (0.2 * torch.rand(100, 6, generator=gen) - 0.1).contiguous()
+    X0[:5] = 0.0  # torch.sign(0) = 0: these spins feel no dSB coupling at first
+    Y0 = torch.zeros(100, 6)
+    kw = {"c0": 0.2, "dt": 0.8, "a0": 1.5, "discrete": True}
+    whole_x, whole_y = X0.clone(), Y0.clone()
+    sb_steps_csr(whole_x, whole_y, J, h, 0, 30, 30, **kw)
+    parts_x, parts_y = X0.clone(), Y0.clone()
+    for t in range(30):
+        sb_steps_csr(parts_x, parts_y, J32, h.double(), t, t + 1, 30, **kw)
+    torch.testing.assert_close(parts_x, whole_x, atol=1e-6, rtol=0)
+    ref = simulated_bifurcation(X0.T, Y0.T, h, J, 30, backend="torch", **kw)
+    torch.testing.assert_close(whole_x.T, ref.x, atol=1e-5, rtol=0)
+    one = simulated_bifurcation(X0.T, Y0.T, h, J, 1, backend="compiled", **kw)
+    torch.testing.assert_close(
+        one.x, simulated_bifurcation(X0.T, Y0.T, h, J, 1, backend="torch", **kw).x
+    )
 
 
 def test_auto_backend_uses_the_kernel_on_one_thread_only(monkeypatch):
@@ -124,6 +156,12 @@ def test_compiled_backend_refuses_what_it_cannot_run():
     assert compiled_sb_available(x0, Jc) and not compiled_sb_available(x0.double(), Jc)
     with pytest.raises(ValueError, match=r"shape \(n, reads\)"):
         sb_steps_csr(x0, x0, Jc, h, 0, 1, 1, c0=0.1, dt=1.0, a0=1.0, discrete=True)
+    X = torch.zeros(50, 2)
+    with pytest.raises(ValueError, match="one field per spin"):  # would be read out of bounds
+        sb_steps_csr(X, X.clone(), Jc, h[:10], 0, 1, 1, c0=0.1, dt=1.0, a0=1.0, discrete=True)
+    with pytest.raises(ValueError, match="float32 CPU tensors"):
+        sb_steps_csr(X, X.double(), Jc, h, 0, 1, 1, c0=0.1, dt=1.0, a0=1.0, discrete=True)
+    assert not compiled_sb_available(x0, Jc, y=x0.double())
 
 
 def test_auto_dynamics_is_dsb_on_sparse_and_bsb_on_dense_couplings():
@@ -137,6 +175,7 @@ def test_auto_dynamics_is_dsb_on_sparse_and_bsb_on_dense_couplings():
     assert SimulatedCIMSampler(dynamics="bsb").optimizer_dynamics(sparse.to_torch()[1]) == "bsb"
     ss = cim.sample(sparse.to_bqm(), num_reads=4)
     assert ss.info["dynamics"] == "dsb"
+    assert cim.properties["dynamics"] == "auto"  # the setting; the info says what ran
     assert cim.sample(dense.to_bqm(), num_reads=4).info["dynamics"] == "bsb"
     with pytest.raises(ValueError, match="resolve 'auto'"):
         default_num_steps(300, "auto")

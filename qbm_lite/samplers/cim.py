@@ -73,7 +73,7 @@ Dynamics = Literal["auto", "bsb", "dsb", "cac", "ahc"]
 DYNAMICS: tuple[str, ...] = ("auto", "bsb", "dsb", "cac", "ahc")
 
 
-def default_num_steps(n: int, dynamics: Dynamics = "bsb") -> int:
+def default_num_steps(n: int, dynamics: Literal["bsb", "dsb", "cac", "ahc"] = "bsb") -> int:
     """Default optimization steps for ``n`` spins: ``250 sqrt(n / 1000)`` clipped to [200, 1000].
 
     Measured with ``benchmarks/sampler_bench.py`` (32 reads): on dense SK instances with ±1/sqrt(n)

@@ -8,7 +8,10 @@ each round trip and the feedback ``-ε (J x + h)`` is injected, so that the netw
 low-energy configuration of ``E(s) = h·s + ½ sᵀJs`` (dimod's convention).
 
 Four integrators are provided, all operating on a batch ``x`` of shape ``(reads, n)`` so that one
-step costs one ``(reads, n) @ (n, n)`` product (dense, or sparse CSR for sparse problems):
+step costs one ``(reads, n) @ (n, n)`` product (dense, or sparse CSR for sparse problems; on sparse
+CPU problems simulated bifurcation runs through the fused kernel of
+:mod:`qbm_lite.samplers.sb_kernel`, where the element-wise work around the product no longer costs
+more than the product itself):
 
 - :func:`cim_langevin`: the measurement-feedback CIM with additive Gaussian noise, the classical
   mean-field model of later work (Haribara et al. 2016; Leleu et al. 2019; the ``cim-optimizer``
@@ -452,11 +455,11 @@ def simulated_bifurcation(
     """
     if backend not in ("auto", "torch", "compiled"):
         raise ValueError(f"backend must be 'auto', 'torch' or 'compiled'; got {backend!r}.")
-    usable = compiled_sb_available(x, J)
+    usable = compiled_sb_available(x, J, y, h)
     if backend == "compiled" and not usable:
         raise ValueError(
-            "backend='compiled' needs float32 CPU tensors and sparse CSR couplings (and numba); "
-            "use backend='torch' or 'auto'."
+            "backend='compiled' needs float32 CPU tensors x, y and J, sparse CSR couplings and "
+            "numba; use backend='torch' or 'auto'."
         )
     record, result = _recorder(record_every)
     record(0, x, False)
@@ -467,7 +470,10 @@ def simulated_bifurcation(
     # Work on (n, reads) copies with in-place updates: J @ X on a contiguous X is the fast
     # layout for both BLAS and torch's sparse CSR product, and in-place steps avoid
     # allocations; both measured about 2x faster per step on sparse graphs (n = 800, 1 %).
-    X, Y = x.T.contiguous(), y.T.contiguous()
+    X, Y = (
+        x.detach().T.contiguous().clone(),
+        y.detach().T.contiguous().clone(),
+    )  # never the caller's
     hh = h.reshape(-1, 1)
     with small_problem_threads(x.shape[-1]):
         for t in range(num_steps):

@@ -3,16 +3,17 @@
 One step of :func:`~qbm_lite.samplers.cim_dynamics.simulated_bifurcation` in torch is a sparse
 product ``J @ φ(X)`` followed by six element-wise operations, each a separate pass over the
 ``(n, reads)`` state with its own dispatch. On sparse graphs the product itself is cheap (it
-touches only the edges), so the per-operation overhead dominates: measured about 170 µs per step
-at n = 800, 1 % density, 32 reads, one CPU thread. This kernel, compiled with numba, fuses a
-whole step: for each spin it gathers the local field over the spin's edges
-and updates that spin's momentum and position at once, and it runs all the steps without
-returning to Python. It computes the same symplectic Euler steps as the torch loop (Goto et al.
-2021) in float32, summing each local field in the CSR order as torch does; trajectories agree to
-rounding (identical in the tests, ``tests/test_sb_kernel.py``). ``benchmarks/sampler_bench.py``
-measured it 1.3-4.9x faster per step than the torch loop on Gset-like graphs (n = 800-2,000, 32
-reads): most on the sparsest graphs, least on G(2,000, 1 %), whose 40,000 stored couplings make
-the product itself dominate.
+touches only the edges), so the per-operation overhead dominates: 140-260 µs per torch step at
+n = 800, 1 % density, 32 reads, one CPU thread (``benchmarks/sampler_bench.py``). This kernel,
+compiled with numba, fuses a whole step: for each spin it gathers the local field over the
+spin's edges and updates that spin's momentum and position at once, and it runs all the steps
+without returning to Python. It computes the same symplectic Euler steps as the torch loop (Goto
+et al. 2021) in float32, summing each local field in the CSR order as torch does; trajectories
+agree to rounding (``tests/test_sb_kernel.py``; bit for bit on the machine they were written on,
+though ``fastmath`` lets the compiler reorder). ``benchmarks/sampler_bench.py`` measured it 1.3-4.9x
+faster per step than the torch loop on Gset-like graphs (n = 800-2,000, 32 reads): 2.9-4.9x on the
+toroidal grids and G(800, 1 %), 1.3-1.6x on G(2,000, 1 %), whose 40,000 stored couplings make the
+product itself dominate.
 
 The kernel runs on one thread, on the CPU, for CSR couplings; everything else (dense couplings,
 CUDA, several threads) stays with torch.
@@ -33,15 +34,20 @@ except ImportError:  # pragma: no cover - numba is installed with scanpy
     numba = None
 
 
-def compiled_sb_available(x: torch.Tensor, J: torch.Tensor) -> bool:
-    """Whether :func:`sb_steps_csr` can run this problem: CPU, float32, sparse CSR, numba."""
+def compiled_sb_available(
+    x: torch.Tensor,
+    J: torch.Tensor,
+    y: torch.Tensor | None = None,
+    h: torch.Tensor | None = None,
+) -> bool:
+    """Whether :func:`sb_steps_csr` can run this problem: numba, sparse CSR ``J``, float32 ``x``,
+    ``y`` and ``J``, everything on the CPU."""
+    tensors = [t for t in (x, J, y, h) if t is not None]
     return (
         numba is not None
         and J.layout == torch.sparse_csr
-        and x.device.type == "cpu"
-        and J.device.type == "cpu"
-        and x.dtype == torch.float32
-        and J.dtype == torch.float32
+        and all(t.device.type == "cpu" for t in tensors)
+        and all(t.dtype == torch.float32 for t in (x, J, y) if t is not None)
     )
 
 
@@ -132,7 +138,7 @@ def sb_steps_csr(
     J
         Symmetric couplings ``(n, n)`` as a float32 sparse CSR tensor.
     h
-        Fields ``(n,)``.
+        Fields ``(n,)`` (any float dtype; read as float32).
     start, stop, num_steps
         The steps to run and the length of the whole schedule (the bifurcation parameter at step
         ``t`` is ``a0 * t / (num_steps - 1)``).
@@ -145,14 +151,19 @@ def sb_steps_csr(
         If the problem is not one the kernel runs (see :func:`compiled_sb_available`) or the
         state is not C-contiguous with shape ``(n, reads)``.
     """
-    if not compiled_sb_available(X, J):
+    if not compiled_sb_available(X, J, Y, h):
         raise ValueError(
             "the compiled SB kernel needs float32 CPU tensors, sparse CSR couplings and numba; "
             "use the torch loop (backend='torch') for this problem."
         )
     n = J.shape[0]
     if X.shape != Y.shape or X.dim() != 2 or X.shape[0] != n:
-        raise ValueError(f"X and Y must both have shape (n, reads) = ({n}, reads); got {X.shape}.")
+        raise ValueError(
+            f"X and Y must both have shape (n, reads) = ({n}, reads); got {tuple(X.shape)} and "
+            f"{tuple(Y.shape)}."
+        )
+    if h.numel() != n:
+        raise ValueError(f"h must have one field per spin, {n}; got {h.numel()} values.")
     if not (X.is_contiguous() and Y.is_contiguous()):
         raise ValueError("X and Y must be C-contiguous (n, reads) tensors.")
     args = (
@@ -161,7 +172,7 @@ def sb_steps_csr(
         J.crow_indices().numpy(),
         J.col_indices().numpy(),
         J.values().numpy(),
-        h.reshape(-1).to(torch.float32).contiguous().numpy(),
+        h.detach().reshape(-1).to(torch.float32).contiguous().numpy(),
         int(start),
         int(stop),
         int(num_steps),
