@@ -331,10 +331,12 @@ class SimulatedCIMSampler(TorchDimodSampler):
         improving with more steps; on dense SK instances bSB reaches annealing's medians in
         fewer steps.
         """
+        return self._resolved_dynamics(_runs_sparse(J))
+
+    def _resolved_dynamics(self, sparse: bool) -> str:
         if self.dynamics != "auto":
             return self.dynamics
-        J = optimizer_couplings(J) if J.layout != torch.sparse_csr else J
-        return "dsb" if J.layout == torch.sparse_csr else "bsb"
+        return "dsb" if sparse else "bsb"
 
     # --- torch fast path ------------------------------------------------------------------
     def _generator(self, device: torch.device) -> torch.Generator:
@@ -395,7 +397,7 @@ class SimulatedCIMSampler(TorchDimodSampler):
         _check_symmetric(J)
         n = h.shape[0]
         h32, J32 = _as_float32(h), optimizer_couplings(_as_float32(J))
-        dynamics = self.optimizer_dynamics(J32)
+        dynamics = self._resolved_dynamics(J32.layout == torch.sparse_csr)
         steps = num_steps or self.num_steps or default_num_steps(n, dynamics)
         if int(steps) < 1:
             raise ValueError(f"num_steps must be a positive integer; got {steps}.")
@@ -683,18 +685,20 @@ def optimizer_couplings(J: torch.Tensor) -> torch.Tensor:
     at least 256 spins sparser than that becomes CSR; small dense problems stay dense (the
     product is cheap either way).
     """
+    if not _runs_sparse(J):
+        return J if J.layout == torch.strided else J.to_dense()
+    return _to_csr(J.coalesce() if J.layout == torch.sparse_coo else J)
+
+
+def _runs_sparse(J: torch.Tensor) -> bool:
+    """Whether :func:`optimizer_couplings` gives ``J`` as CSR (decided without converting)."""
     n = J.shape[0]
     if n == 0:
-        return J.to_dense() if J.layout != torch.strided else J
+        return False
     if J.layout == torch.strided:
-        if n < 256:
-            return J
-        nnz = int(torch.count_nonzero(J))
-        return _to_csr(J) if nnz <= SPARSE_DENSITY * n * n else J
+        return n >= 256 and int(torch.count_nonzero(J)) <= SPARSE_DENSITY * n * n
     nnz = J._nnz() if J.layout == torch.sparse_coo else int(J.values().numel())
-    if nnz > SPARSE_DENSITY * n * n:
-        return J.to_dense()
-    return _to_csr(J.coalesce() if J.layout == torch.sparse_coo else J)
+    return nnz <= SPARSE_DENSITY * n * n
 
 
 def _to_csr(J: torch.Tensor) -> torch.Tensor:

@@ -166,7 +166,7 @@ def sb_steps_csr(
         raise ValueError(f"h must have one field per spin, {n}; got {h.numel()} values.")
     if not (X.is_contiguous() and Y.is_contiguous()):
         raise ValueError("X and Y must be C-contiguous (n, reads) tensors.")
-    args = (
+    _get_kernel()(
         X.numpy(),
         Y.numpy(),
         J.crow_indices().numpy(),
@@ -181,4 +181,3 @@ def sb_steps_csr(
         float(a0),
         bool(discrete),
     )
-    _get_kernel()(*args)
